@@ -1,0 +1,1 @@
+"""Meterhub code shared by two or more services."""

@@ -1,0 +1,165 @@
+"""The skeleton every service is built on: health, readiness, errors, logs, tracing."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy import text
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from meterhub_common.auth import CurrentPrincipal, TokenVerifier
+from meterhub_common.db import Database
+from meterhub_common.errors import MeterhubError
+from meterhub_common.logs import configure_logging, request_id_var
+from meterhub_common.migrate import head_revision
+from meterhub_common.settings import ServiceSettings
+from meterhub_common.telemetry import instrument_app, instrument_engine, setup_telemetry
+
+log = logging.getLogger(__name__)
+
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+
+def error_body(code: str, detail: object) -> dict[str, object]:
+    return {"error": code, "detail": detail}
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(MeterhubError)
+    async def meterhub_error(_: Request, exc: MeterhubError) -> JSONResponse:
+        body = error_body(exc.code, exc.detail)
+        body.update(exc.extra)
+        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()]
+        return JSONResponse(error_body("invalid_request", "; ".join(problems)), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = "not_found" if exc.status_code == 404 else f"http_{exc.status_code}"
+        return JSONResponse(
+            error_body(code, exc.detail), status_code=exc.status_code, headers=exc.headers
+        )
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        # The one boundary where a broad catch belongs: log it whole, tell the client little.
+        log.exception("unhandled error", exc_info=exc)
+        return JSONResponse(
+            error_body("internal_error", "an unexpected error occurred; it has been logged"),
+            status_code=500,
+        )
+
+
+def _install_request_id(app: FastAPI) -> None:
+    @app.middleware("http")
+    async def request_id(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        rid = request.headers.get("x-request-id") or uuid.uuid4().hex
+        token = request_id_var.set(rid)
+        try:
+            response = await call_next(request)
+        finally:
+            request_id_var.reset(token)
+        response.headers["X-Request-ID"] = rid
+        return response
+
+
+def _health_router() -> APIRouter:
+    router = APIRouter(tags=["health"])
+
+    @router.get("/healthz", summary="The process is alive")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get(
+        "/readyz",
+        summary="The database is reachable and migrations are at head",
+        responses={503: {"description": "not ready"}},
+    )
+    async def readyz(request: Request) -> JSONResponse:
+        database: Database = request.app.state.database
+        expected = head_revision()
+        try:
+            async with database.engine.connect() as connection:
+                current = (
+                    await connection.execute(text("SELECT version_num FROM alembic_version"))
+                ).scalar_one_or_none()
+        except Exception as exc:  # readiness must answer, whatever the database does
+            return JSONResponse(
+                error_body("not_ready", f"database unreachable: {type(exc).__name__}"),
+                status_code=503,
+            )
+        if current != expected:
+            return JSONResponse(
+                error_body("not_ready", f"migrations at {current}, expected {expected}"),
+                status_code=503,
+            )
+        return JSONResponse({"status": "ready", "migration": current})
+
+    return router
+
+
+def _identity_router() -> APIRouter:
+    router = APIRouter(tags=["identity"])
+
+    @router.get("/v1/me", summary="Who the bearer token says you are")
+    async def me(principal: CurrentPrincipal) -> dict[str, str | None]:
+        return {
+            "client_id": principal.client_id,
+            "entity_id": str(principal.entity_id),
+            "role": principal.role.value,
+            "duns": principal.duns,
+        }
+
+    return router
+
+
+def build_app(
+    *,
+    service: str,
+    settings: ServiceSettings,
+    routers: Sequence[APIRouter] = (),
+    lifespan: Lifespan | None = None,
+    description: str = "",
+    version: str = "0.1.0",
+) -> FastAPI:
+    """Assemble a service. Work that touches the network happens in the lifespan, not here."""
+    configure_logging(service, settings.log_level)
+    setup_telemetry(service)
+
+    @asynccontextmanager
+    async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            if lifespan is None:
+                yield
+            else:
+                async with lifespan(app):
+                    yield
+        finally:
+            await app.state.database.dispose()
+
+    app = FastAPI(title=service, description=description, version=version, lifespan=_lifespan)
+    app.state.settings = settings
+    app.state.database = Database(settings.database_url, pool_size=settings.database_pool_size)
+    app.state.token_verifier = TokenVerifier.from_file(
+        settings.token_public_key_file, issuer=settings.token_issuer
+    )
+    instrument_engine(app.state.database.engine)
+    _install_error_handlers(app)
+    _install_request_id(app)
+    app.include_router(_health_router())
+    app.include_router(_identity_router())
+    for router in routers:
+        app.include_router(router)
+    instrument_app(app)
+    return app

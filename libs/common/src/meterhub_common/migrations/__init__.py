@@ -1,0 +1,1 @@
+"""The single Alembic history for every service's tables."""

@@ -1,0 +1,3 @@
+"""Per-REP FTPS folders with daily PGP-encrypted usage files, ad-hoc delivery, retention and
+retrieval logs.
+"""

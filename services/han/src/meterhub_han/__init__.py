@@ -1,0 +1,3 @@
+"""SOAP gateway for HAN device provisioning and Smart Energy messaging between REPs and TDSP head-
+ends.
+"""

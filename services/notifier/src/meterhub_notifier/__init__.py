@@ -1,0 +1,1 @@
+"""Market Notices to listservs, availability probes, incidents and monthly SLO reports."""

@@ -1,0 +1,1 @@
+"""Local development and test stack for Meterhub (not deployed)."""
