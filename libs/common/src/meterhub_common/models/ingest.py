@@ -6,22 +6,32 @@ Citus distribution column.
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, datetime
 from decimal import Decimal
+from enum import StrEnum
 
 from sqlalchemy import (
+    BigInteger,
+    Boolean,
     CheckConstraint,
     Date,
     DateTime,
     ForeignKey,
+    Identity,
     Index,
+    Integer,
+    LargeBinary,
     Numeric,
+    SmallInteger,
     String,
     Text,
+    UniqueConstraint,
+    Uuid,
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import ExcludeConstraint
+from sqlalchemy.dialects.postgresql import ARRAY, ExcludeConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from meterhub_common.models.base import Base, created_at_column
@@ -85,3 +95,207 @@ class ServiceHistory(Base):
     start_date: Mapped[date] = mapped_column(Date, primary_key=True)
     end_date: Mapped[date | None] = mapped_column(Date)
     rep_duns: Mapped[str] = mapped_column(String(13))
+
+
+class FileKind(StrEnum):
+    LSE = "lse"
+    METER_SYNC = "meter-sync"
+    REGISTER_READS = "register-reads"
+    MONTHLY_USAGE = "monthly-usage"
+
+
+class FileStatus(StrEnum):
+    RECEIVED = "received"
+    PROCESSING = "processing"
+    LOADED = "loaded"
+    PARTIALLY_LOADED = "partially loaded"
+    REJECTED = "rejected"
+
+
+class TdspFile(Base):
+    """A file a TDSP sent, its processing state and counts; also the durable job queue.
+
+    The same bytes from the same sender are one file (``sha256`` is unique per sender).
+    """
+
+    __tablename__ = "tdsp_files"
+    __table_args__ = (
+        UniqueConstraint("sender_duns", "sha256"),
+        CheckConstraint(
+            "status IN ('received', 'processing', 'loaded', 'partially loaded', 'rejected')",
+            name="status_known",
+        ),
+        CheckConstraint(
+            "kind IN ('lse', 'meter-sync', 'register-reads', 'monthly-usage')", name="kind_known"
+        ),
+        Index("ix_tdsp_files_sender_received", "sender_duns", "received_at"),
+        Index(
+            "ix_tdsp_files_pending",
+            "received_at",
+            postgresql_where=text("status IN ('received', 'processing')"),
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    sender_duns: Mapped[str] = mapped_column(String(13))
+    kind: Mapped[str] = mapped_column(String(16))
+    filename: Mapped[str | None] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    encrypted: Mapped[bool] = mapped_column(Boolean)
+    via: Mapped[str] = mapped_column(String(16), default="api")  # api | upload-page
+    status: Mapped[str] = mapped_column(String(20), default=FileStatus.RECEIVED.value)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    records_total: Mapped[int | None] = mapped_column(Integer)
+    records_loaded: Mapped[int | None] = mapped_column(Integer)
+    records_rejected: Mapped[int | None] = mapped_column(Integer)
+    records_unchanged: Mapped[int | None] = mapped_column(Integer)
+    error_code: Mapped[str | None] = mapped_column(String(8))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    received_at: Mapped[datetime] = created_at_column()
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class TdspFileBlob(Base):
+    """The raw bytes as received, stored before processing so a crash loses nothing."""
+
+    __tablename__ = "tdsp_file_blobs"
+
+    file_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("tdsp_files.id", ondelete="CASCADE"), primary_key=True
+    )
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class FileRecordResult(Base):
+    """One line of a file's activity report: a record's outcome with ERCOT's result code."""
+
+    __tablename__ = "tdsp_file_results"
+
+    file_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("tdsp_files.id", ondelete="CASCADE"), primary_key=True
+    )
+    line: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(4))
+    message: Mapped[str] = mapped_column(Text)
+    esiid: Mapped[str | None] = mapped_column(String(64))
+    channel: Mapped[int | None] = mapped_column(SmallInteger)
+    operating_day: Mapped[date | None] = mapped_column(Date)
+
+
+class IntervalRead(Base):
+    """One ESI ID, channel and operating day: all its 15-minute values, one row per version.
+
+    Values are exact decimals (``numeric[]``, NULL = missing interval); ``statuses`` holds one
+    character per interval (``A`` actual, ``E`` estimated, ``-`` missing). The newest version
+    has ``is_current``; older versions stay with ``superseded_at`` (a push-down stack).
+    Partitioned by month of ``operating_day`` so retention drops whole partitions.
+    """
+
+    __tablename__ = "interval_reads"
+    __table_args__ = (
+        CheckConstraint("channel IN (1, 4)", name="channel_known"),
+        CheckConstraint("interval_count IN (92, 96, 100)", name="interval_count_known"),
+        Index(
+            "ix_interval_reads_current",
+            "esiid",
+            "channel",
+            "operating_day",
+            unique=True,
+            postgresql_where=text("is_current"),
+        ),
+        {"postgresql_partition_by": "RANGE (operating_day)"},
+    )
+
+    esiid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    channel: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    operating_day: Mapped[date] = mapped_column(Date, primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    is_current: Mapped[bool] = mapped_column(Boolean)
+    interval_count: Mapped[int] = mapped_column(SmallInteger)
+    kwh: Mapped[list[Decimal | None]] = mapped_column(ARRAY(Numeric))
+    statuses: Mapped[str] = mapped_column(Text)
+    record_created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revision_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    superseded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    source_file_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    transaction_id: Mapped[str] = mapped_column(Text)
+
+
+class DailyRead(Base):
+    """A daily register read (start and end reading, kWh), versioned like intervals."""
+
+    __tablename__ = "daily_reads"
+    __table_args__ = (
+        Index(
+            "ix_daily_reads_current",
+            "esiid",
+            "meter_number",
+            "read_date",
+            unique=True,
+            postgresql_where=text("is_current"),
+        ),
+    )
+
+    esiid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    meter_number: Mapped[str] = mapped_column(String(64), primary_key=True)
+    read_date: Mapped[date] = mapped_column(Date, primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    is_current: Mapped[bool] = mapped_column(Boolean)
+    start_reading: Mapped[Decimal] = mapped_column(Numeric(14, 4))
+    end_reading: Mapped[Decimal] = mapped_column(Numeric(14, 4))
+    kwh: Mapped[Decimal] = mapped_column(Numeric(14, 4))
+    record_created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revision_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    superseded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    source_file_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+
+
+class MonthlyUsage(Base):
+    """Monthly billed usage for a billing period, versioned like intervals."""
+
+    __tablename__ = "monthly_usage"
+    __table_args__ = (
+        CheckConstraint("period_end > period_start", name="period_ordered"),
+        Index(
+            "ix_monthly_usage_current",
+            "esiid",
+            "meter_number",
+            "period_start",
+            unique=True,
+            postgresql_where=text("is_current"),
+        ),
+    )
+
+    esiid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    meter_number: Mapped[str] = mapped_column(String(64), primary_key=True)
+    period_start: Mapped[date] = mapped_column(Date, primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    period_end: Mapped[date] = mapped_column(Date)
+    is_current: Mapped[bool] = mapped_column(Boolean)
+    kwh: Mapped[Decimal] = mapped_column(Numeric(14, 4))
+    demand_kw: Mapped[Decimal | None] = mapped_column(Numeric(14, 4))
+    record_created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revision_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    superseded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    source_file_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+
+
+class UsageChangeEvent(Base):
+    """Written in the loading transaction: which REP's days changed, for the FTPS publisher.
+
+    The publisher keeps its own cursor (the last event id it handled), so this table stays
+    append-only and written by ingest alone. ``supplemental`` marks days where an earlier
+    version existed (a replacement), so the publisher sends a supplemental file.
+    """
+
+    __tablename__ = "usage_change_events"
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    file_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tdsp_files.id"))
+    rep_duns: Mapped[str] = mapped_column(String(13))
+    operating_day: Mapped[date] = mapped_column(Date)
+    kind: Mapped[str] = mapped_column(String(16))  # a FileKind value
+    supplemental: Mapped[bool] = mapped_column(Boolean)
+    esiid_count: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = created_at_column()

@@ -28,6 +28,8 @@ class Role(StrEnum):
     CUSTOMER = "customer"
     REGULATOR = "regulator"
     OPERATOR = "operator"
+    # Another Meterhub service calling an internal endpoint (e.g. usage-api -> ftps-publisher).
+    SERVICE = "service"
 
 
 ROLE_VALUES = ", ".join(f"'{r.value}'" for r in Role)
@@ -41,7 +43,7 @@ class Entity(Base):
         CheckConstraint(f"role IN ({ROLE_VALUES})", name="role_known"),
         CheckConstraint("duns IS NULL OR duns ~ '^[0-9]{9}([0-9]{4})?$'", name="duns_format"),
         CheckConstraint(
-            "role IN ('customer', 'operator', 'regulator') OR duns IS NOT NULL",
+            "role IN ('customer', 'operator', 'regulator', 'service') OR duns IS NOT NULL",
             name="companies_have_duns",
         ),
     )

@@ -37,11 +37,11 @@ def upgrade() -> None:
             "duns IS NULL OR duns ~ '^[0-9]{9}([0-9]{4})?$'", name=op.f("ck_entities_duns_format")
         ),
         sa.CheckConstraint(
-            "role IN ('customer', 'operator', 'regulator') OR duns IS NOT NULL",
+            "role IN ('customer', 'operator', 'regulator', 'service') OR duns IS NOT NULL",
             name=op.f("ck_entities_companies_have_duns"),
         ),
         sa.CheckConstraint(
-            "role IN ('tdsp', 'rep', 'csp', 'customer', 'regulator', 'operator')",
+            "role IN ('tdsp', 'rep', 'csp', 'customer', 'regulator', 'operator', 'service')",
             name=op.f("ck_entities_role_known"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_entities")),

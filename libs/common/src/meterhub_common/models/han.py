@@ -1,0 +1,3 @@
+"""Tables owned by the han service."""
+
+from __future__ import annotations

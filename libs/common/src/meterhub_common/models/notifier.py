@@ -1,0 +1,3 @@
+"""Tables owned by the notifier service."""
+
+from __future__ import annotations
