@@ -23,7 +23,8 @@ from meterhub_devstack.pg import PostgresCluster
 from meterhub_devstack.testing import migrate
 
 ROOT = Path(__file__).resolve().parents[1]
-TEST_STATE = ROOT / ".state" / "test"
+# Parallel runs (several worktrees or agents) each set their own folder.
+TEST_STATE = Path(os.environ.get("MH_TEST_STATE", ROOT / ".state" / "test"))
 
 
 @pytest.fixture(scope="session")

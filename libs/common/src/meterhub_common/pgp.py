@@ -32,7 +32,7 @@ from typing import Any, Literal, NoReturn
 
 import gnupg
 
-__all__ = ["KeyInfo", "Keyring", "PgpError", "PgpErrorCode"]
+__all__ = ["KeyInfo", "Keyring", "PgpError", "PgpErrorCode", "normalize_fingerprint"]
 
 PgpErrorCode = Literal[
     "not-encrypted", "not-decryptable", "wrong-recipient", "bad-signature", "bad-key"
@@ -53,6 +53,7 @@ _UNUSABLE_VALIDITY = frozenset("erid")  # expired, revoked, invalid, disabled
 # libgpg-error codes (low 16 bits) that mean our own key could not be unlocked.
 _PASSPHRASE_ERRORS = frozenset({11, 99, 177})  # bad passphrase, canceled, no passphrase
 _BAD_SIGNATURE_STATUSES = frozenset({"BADSIG", "ERRSIG", "EXPSIG", "EXPKEYSIG", "REVKEYSIG"})
+# python-gnupg reads gpg's output in 16 KiB chunks by default; decrypted files can be large.
 _COPY_CHUNK = 1 << 20
 
 
@@ -68,9 +69,13 @@ class PgpError(Exception):
     """
 
     def __init__(self, code: PgpErrorCode, detail: str) -> None:
-        super().__init__(f"{code}: {detail}")
+        # Both in args, so the error survives pickling (process pools, job queues).
+        super().__init__(code, detail)
         self.code: PgpErrorCode = code
         self.detail = detail
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.detail}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,6 +272,8 @@ class Keyring:
             )
         )
         if "BEGIN PGP PRIVATE KEY BLOCK" not in armored:
+            if self.has_key(fpr, secret=True):
+                raise RuntimeError(f"cannot export {fpr}: passphrase missing or wrong")
             raise KeyError(fpr)
         return armored
 
