@@ -9,10 +9,17 @@ UV := $(BIN)/uv
 LOCAL_PACKAGES := -e libs/common -e tools/devstack -e services/ingest -e services/usage-api \
 	-e services/han -e services/ftps-publisher -e services/notifier
 STAMP := $(VENV)/.installed
+# checkov pins older packaging/dateutil than the project, so it lives in its own venv.
+CHECKOV := .tools/checkov/bin/checkov
+CHECKOV_VERSION := 3.3.30
 
 .PHONY: run test lint typecheck importlint pytest bench clean sysdeps install requirements
 
-install: $(STAMP) sysdeps
+install: $(STAMP) sysdeps $(CHECKOV)
+
+$(CHECKOV):
+	$(PYTHON) -m venv .tools/checkov
+	.tools/checkov/bin/pip install -q checkov==$(CHECKOV_VERSION)
 
 $(STAMP): requirements/dev.txt requirements/bootstrap.txt libs/common/pyproject.toml \
 		tools/devstack/pyproject.toml $(wildcard services/*/pyproject.toml)
