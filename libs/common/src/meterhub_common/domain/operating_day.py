@@ -11,6 +11,10 @@ wall-clock time plus 15 minutes, so the last interval of a day is labelled "00:0
 spring-forward day jumps from "02:00" to "03:15", and on the fall-back day "01:15".."02:00"
 appear twice (told apart by the aware start).
 
+Beware: Python compares two datetimes that share a tzinfo by wall-clock time alone, ignoring
+``fold``, so 01:00-05:00 and 01:00-06:00 in CENTRAL compare (and hash) equal. Use the position,
+or convert to UTC, to compare, sort or key intervals.
+
 Every function is pure; results for a given day are cached because the same few days are
 asked about millions of times during a load.
 """
@@ -59,6 +63,8 @@ def _require_date(day: date) -> None:
     # datetime is a subclass of date; accepting one would silently drop its time and zone.
     if isinstance(day, datetime) or not isinstance(day, date):
         raise TypeError(f"an operating day is a date, not {type(day).__name__}")
+    if day == date.max:
+        raise ValueError(f"{day.isoformat()} has no next midnight to end it")
 
 
 def _require_aware(instant: datetime) -> None:
@@ -108,8 +114,7 @@ def _check_position(day: date, position: int) -> None:
     count = intervals_in_day(day)
     if not 0 <= position < count:
         raise ValueError(
-            f"interval position {position} is out of range for {day.isoformat()} "
-            f"(0..{count - 1})"
+            f"interval position {position} is out of range for {day.isoformat()} (0..{count - 1})"
         )
 
 
