@@ -6,7 +6,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 UV := $(BIN)/uv
-LOCAL_PACKAGES := -e libs/common -e tools/devstack -e services/ingest -e services/usage-api \
+LOCAL_PACKAGES := -e libs/common -e tools/devstack -e tools/headend-sim -e services/ingest -e services/usage-api \
 	-e services/han -e services/ftps-publisher -e services/notifier
 STAMP := $(VENV)/.installed
 # checkov pins older packaging/dateutil than the project, so it lives in its own venv.

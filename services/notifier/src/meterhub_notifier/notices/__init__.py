@@ -1,0 +1,1 @@
+"""Market Notices: ERCOT's layout, the notice id scheme, the advance-notice rule, the API."""

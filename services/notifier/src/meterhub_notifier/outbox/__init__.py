@@ -1,0 +1,1 @@
+"""The durable mail outbox: every notice reaches every listserv address once."""

@@ -1,0 +1,1 @@
+"""Synthetic probes: one real transaction per service per minute."""
