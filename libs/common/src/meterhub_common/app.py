@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from meterhub_common.auth import CurrentPrincipal, TokenVerifier
 from meterhub_common.db import Database
@@ -59,19 +61,34 @@ def _install_error_handlers(app: FastAPI) -> None:
         )
 
 
-def _install_request_id(app: FastAPI) -> None:
-    @app.middleware("http")
-    async def request_id(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        rid = request.headers.get("x-request-id") or uuid.uuid4().hex
+class RequestIdMiddleware:
+    """Echo or make an ``X-Request-ID`` and expose it to logs.
+
+    Plain ASGI rather than ``@app.middleware("http")``: the latter costs a few hundred
+    microseconds per request, a real share of a one-day usage read.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = next((v for k, v in scope["headers"] if k == b"x-request-id"), None)
+        rid = given.decode("latin-1")[:128] if given else uuid.uuid4().hex
+        raw = rid.encode("latin-1")
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", raw)]
+            await send(message)
+
         token = request_id_var.set(rid)
         try:
-            response = await call_next(request)
+            await self.app(scope, receive, send_with_id)
         finally:
             request_id_var.reset(token)
-        response.headers["X-Request-ID"] = rid
-        return response
 
 
 def _health_router() -> APIRouter:
@@ -148,15 +165,33 @@ def build_app(
         finally:
             await app.state.database.dispose()
 
-    app = FastAPI(title=service, description=description, version=version, lifespan=_lifespan)
+    # FastAPI's native telemetry would trace every request a second time (and every
+    # dependency); the OpenTelemetry instrumentor below is the one dashboards read.
+    native_telemetry_off: Any = {
+        "tracing": False,
+        "metrics": False,
+        "logs": False,
+        "operation_spans": False,
+    }
+    app = FastAPI(
+        title=service,
+        description=description,
+        version=version,
+        lifespan=_lifespan,
+        telemetry=native_telemetry_off,
+    )
     app.state.settings = settings
-    app.state.database = Database(settings.database_url, pool_size=settings.database_pool_size)
+    app.state.database = Database(
+        settings.database_url,
+        pool_size=settings.database_pool_size,
+        pre_ping=settings.database_pre_ping,
+    )
     app.state.token_verifier = TokenVerifier.from_file(
         settings.token_public_key_file, issuer=settings.token_issuer
     )
     instrument_engine(app.state.database.engine)
     _install_error_handlers(app)
-    _install_request_id(app)
+    app.add_middleware(RequestIdMiddleware)
     app.include_router(_health_router())
     app.include_router(_identity_router())
     for router in routers:

@@ -30,12 +30,17 @@ def libpq_url(url: str) -> str:
 class Database:
     """One engine per process; sessions are cheap and per unit of work."""
 
-    def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
+    def __init__(
+        self, url: str, *, pool_size: int = 10, pre_ping: bool = False, echo: bool = False
+    ) -> None:
+        # Pre-ping costs three round trips per checkout on asyncpg; recycling connections
+        # and a readiness probe that fails on a dead database cover the same ground cheaper.
         self.engine: AsyncEngine = create_async_engine(
             async_url(url),
             pool_size=pool_size,
             max_overflow=pool_size,
-            pool_pre_ping=True,
+            pool_pre_ping=pre_ping,
+            pool_recycle=1800,
             echo=echo,
         )
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)

@@ -31,6 +31,7 @@ class ServiceSettings(BaseSettings):
     )
     database_url: str = Field(validation_alias=AliasChoices("database_url", "DATABASE_URL"))
     database_pool_size: int = 10
+    database_pre_ping: bool = False
     token_public_key_file: Path = Field(
         validation_alias=AliasChoices("token_public_key_file", "MH_TOKEN_PUBLIC_KEY_FILE")
     )

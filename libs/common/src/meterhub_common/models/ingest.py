@@ -169,13 +169,17 @@ class TdspFileBlob(Base):
 
 
 class FileRecordResult(Base):
-    """One line of a file's activity report: a record's outcome with ERCOT's result code."""
+    """One line of a file's activity report: a record's outcome with ERCOT's result code.
+
+    ``file_id`` is a ``tdsp_files`` id without a foreign key: a full LSE file has 50,000 lines
+    and a check per row cost as much as writing them. Only the transaction that loads the file
+    (holding its row lock) writes them, and a trigger deletes them with their file
+    (migration 0007).
+    """
 
     __tablename__ = "tdsp_file_results"
 
-    file_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("tdsp_files.id", ondelete="CASCADE"), primary_key=True
-    )
+    file_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     line: Mapped[int] = mapped_column(Integer, primary_key=True)
     code: Mapped[str] = mapped_column(String(4))
     message: Mapped[str] = mapped_column(Text)

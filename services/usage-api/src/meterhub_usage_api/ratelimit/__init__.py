@@ -1,0 +1,1 @@
+"""Per-client token buckets and the IETF RateLimit headers on every response."""

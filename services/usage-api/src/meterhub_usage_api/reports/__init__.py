@@ -1,0 +1,1 @@
+"""Ad-hoc bulk reports: a durable worker builds them and the FTPS publisher delivers them."""
