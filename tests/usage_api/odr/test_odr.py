@@ -215,3 +215,19 @@ async def test_only_the_esiids_tdsp_may_report_and_only_once(
         "register_kwh": "30512.418",
         "read_at": "2026-11-20T15:04:05Z",
     }
+
+
+async def test_a_read_the_head_end_never_reports_fails_after_the_timeout(
+    odr_app: FastAPI, premise: Premise, data: Builder
+) -> None:
+    async with client_for(odr_app) as client:
+        request_id = (await ask(client, premise.rep, premise.esiid)).json()["id"]
+        shown = await client.get(f"/v1/odr/{request_id}", headers=bearer(premise.rep))
+        assert shown.json()["status"] == "PENDING"
+        await data.execute(
+            "UPDATE odr_requests SET created_at = now() - interval '16 minutes' WHERE id = :id",
+            id=uuid.UUID(request_id),
+        )
+        shown = await client.get(f"/v1/odr/{request_id}", headers=bearer(premise.rep))
+    assert shown.json()["status"] == "FAILED"
+    assert shown.json()["failure_reason"] == "the head-end reported no result within 15 minutes"

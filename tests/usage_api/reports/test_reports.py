@@ -97,7 +97,10 @@ async def status(app: FastAPI, token: str, report_id: str) -> dict[str, Any]:
 
 
 async def test_interval_report_lists_exclusions_and_matches_the_synchronous_csv(
-    report_app: FastAPI, setup: Setup, publisher: RecordingPublisher
+    report_app: FastAPI,
+    setup: Setup,
+    publisher: RecordingPublisher,
+    connection: AsyncConnection,
 ) -> None:
     ordered = await order(report_app, setup.token, esiids=[*setup.requested, setup.mine[0]])
     assert ordered.status_code == 202, ordered.text
@@ -129,6 +132,24 @@ async def test_interval_report_lists_exclusions_and_matches_the_synchronous_csv(
     assert not any(setup.other in line or setup.left in line for line in lines)
     # Rows: 100 + 96 consumption and 100 generation for the first, 100 + 96 for the second.
     assert len(lines) - 1 == shown["counts"]["records"] == 296 + 196
+
+    # The report is in the read audit: one entry per requested ESI ID, records as reads count.
+    audited = await connection.execute(
+        text(
+            "SELECT esiid, status_code, row_count, endpoint FROM read_audit"
+            " WHERE request_id = :r ORDER BY esiid"
+        ),
+        {"r": f"report {report_id}"},
+    )
+    assert sorted((a.esiid, a.status_code, a.row_count) for a in audited) == sorted(
+        [
+            (setup.mine[0], 200, 3),
+            (setup.mine[1], 200, 2),
+            (setup.other, 404, 0),
+            (setup.unknown, 404, 0),
+            (setup.left, 404, 0),
+        ]
+    )
 
     # The same day through the synchronous read gives the same lines.
     async with client_for(report_app) as client:
@@ -337,3 +358,26 @@ async def test_publisher_refusal_fails_the_report_with_its_reason(
     assert shown["status"] == "failed"
     assert "PGP key" in shown["last_error"]
     assert shown["finished_at"] is not None
+
+
+async def test_finished_reports_are_purged_after_the_retention(
+    report_app: FastAPI, setup: Setup, connection: AsyncConnection
+) -> None:
+    report_id = (await order(report_app, setup.token, esiids=setup.requested)).json()["id"]
+    worker: ReportWorker = report_app.state.report_worker
+    assert await worker.run_once()
+    assert await worker.purge() == 0
+    await connection.execute(
+        text("UPDATE report_requests SET finished_at = now() - interval '31 days' WHERE id=:id"),
+        {"id": uuid.UUID(report_id)},
+    )
+    assert await worker.purge() == 1
+    left = await connection.execute(
+        text(
+            "SELECT (SELECT count(*) FROM report_esiids WHERE report_id = :id),"
+            " (SELECT count(*) FROM read_audit WHERE request_id = :r)"
+        ),
+        {"id": uuid.UUID(report_id), "r": f"report {report_id}"},
+    )
+    # The ESI ID list goes; who received what stays in the read audit.
+    assert tuple(left.one()) == (0, 5)

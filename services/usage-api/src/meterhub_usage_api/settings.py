@@ -77,10 +77,16 @@ class UsageApiSettings(ServiceSettings):
     report_chunk_esiid_days: int = Field(default=5_000, ge=1)
     # Chunks built at once, each by one PostgreSQL backend (the COPY does the formatting).
     report_parallel_chunks: int = Field(default=2, ge=1, le=16)
+    # work_mem of a chunk's transaction: a 5,000 ESI ID-day interval chunk sorts ~90 MB.
+    report_sort_memory_mb: int = Field(default=192, ge=4, le=4096)
     report_lease_seconds: float = Field(default=120.0, gt=0)
     report_poll_seconds: float = Field(default=10.0, gt=0)
     report_max_attempts: int = Field(default=5, ge=1)
     report_retry_seconds: float = Field(default=30.0, ge=0)
+    # Finished reports (their ESI ID lists and progress) are deleted after this many days;
+    # the files themselves leave the FTPS folder after 10 (the publisher's retention), and
+    # the read audit keeps who received what.
+    report_retention_days: int = Field(default=30, ge=1)
     start_report_worker: bool = True
 
     # On-demand reads: the SOAP endpoint of each TDSP's head-end, by TDSP DUNS (JSON object).
@@ -88,6 +94,8 @@ class UsageApiSettings(ServiceSettings):
     headend_timeout_seconds: float = Field(default=10.0, gt=0)
     odr_daily_cap_per_tdsp: int = Field(default=3_000, ge=1)
     odr_min_interval_seconds: int = Field(default=3_600, ge=1)
+    # A request the head-end has not reported on within this time shows as FAILED.
+    odr_result_timeout_seconds: int = Field(default=900, ge=1)
     # ---- end of the agreements/reports/odr block ------------------------------------------
 
     @model_validator(mode="after")

@@ -23,15 +23,32 @@ from meterhub_usage_api.agreements.schemas import (
     FriendInvitation,
     RevokeIn,
 )
-from meterhub_usage_api.openapi import BEARER_SECURITY, error_responses
+from meterhub_usage_api.openapi import BEARER_SECURITY, ErrorBody, error_responses
 from meterhub_usage_api.security import Caller
 from meterhub_usage_api.settings import UsageApiSettings
 
 router = APIRouter(prefix="/v1/agreements", tags=["agreements"])
 
 AgreementId = Annotated[uuid.UUID, Path(description="The agreement's id.")]
-_CHANGE_ERRORS = error_responses(401, 403, 404, 429)
-_CHANGE_ERRORS[409] = {"description": "the agreement is not in a state that allows this"}
+
+
+def conflict(description: str, example: str) -> dict[int | str, dict[str, Any]]:
+    return {
+        409: {
+            "model": ErrorBody,
+            "description": description,
+            "content": {"application/json": {"example": {"error": "conflict", "detail": example}}},
+        }
+    }
+
+
+_CHANGE_ERRORS = {
+    **error_responses(401, 403, 404, 422, 429),
+    **conflict(
+        "the agreement is not in a state that allows this",
+        "agreement 6f1c... is revoked; only a pending one can be answered",
+    ),
+}
 
 
 def _settings(request: Request) -> UsageApiSettings:
@@ -103,7 +120,10 @@ async def _detail(
     ),
     responses={
         **error_responses(401, 403, 404, 422, 429),
-        409: {"description": "an agreement for one of the ESI IDs is already pending or running"},
+        **conflict(
+            "an agreement for one of the ESI IDs is already pending or running",
+            "an agreement for ESI ID 10443720000000001 is already pending or in force for you",
+        ),
     },
     openapi_extra=BEARER_SECURITY,
 )
@@ -130,7 +150,13 @@ async def request_agreement(
         "one of the ESI IDs linked to the caller's account for a term (months as for "
         "agreements). The friend is emailed and accepts or declines."
     ),
-    responses={**error_responses(401, 403, 404, 422, 429), 409: {"description": "exists"}},
+    responses={
+        **error_responses(401, 403, 404, 422, 429),
+        **conflict(
+            "the friend already has a pending or running agreement for the ESI ID",
+            "bob already has a pending or running agreement for 10443720000000001",
+        ),
+    },
     openapi_extra=BEARER_SECURITY,
 )
 async def invite_friend(
@@ -178,7 +204,7 @@ async def list_agreements(
     "/{agreement_id}",
     response_model=AgreementDetail,
     summary="One agreement with its audit trail and mails",
-    responses=error_responses(401, 404, 429),
+    responses=error_responses(401, 404, 422, 429),
     openapi_extra=BEARER_SECURITY,
 )
 async def get_agreement(

@@ -13,7 +13,7 @@ from meterhub_common.db import Session
 from meterhub_usage_api.odr import service
 from meterhub_usage_api.odr.headend import HeadEnds
 from meterhub_usage_api.odr.schemas import OdrOut, OdrReport, OdrReportAnswer
-from meterhub_usage_api.openapi import BEARER_SECURITY, error_responses
+from meterhub_usage_api.openapi import BEARER_SECURITY, ErrorBody, error_responses
 from meterhub_usage_api.security import Caller
 from meterhub_usage_api.settings import UsageApiSettings
 
@@ -68,13 +68,20 @@ async def request_read(
     "/v1/odr/{request_id}",
     response_model=OdrOut,
     summary="An on-demand read: PENDING, COMPLETED (reading and time) or FAILED (reason)",
-    responses=error_responses(401, 404, 429),
+    responses=error_responses(401, 404, 422, 429),
     openapi_extra=BEARER_SECURITY,
 )
 async def get_read(
-    request_id: Annotated[uuid.UUID, Path()], session: Session, principal: Caller
+    request: Request,
+    request_id: Annotated[uuid.UUID, Path()],
+    session: Session,
+    principal: Caller,
 ) -> dict[str, Any]:
-    return service.view(await service.visible(session, principal, request_id))
+    settings: UsageApiSettings = request.app.state.settings
+    row = await service.visible(session, principal, request_id)
+    row = await service.settle_if_silent(session, row, settings.odr_result_timeout_seconds)
+    await session.commit()
+    return service.view(row)
 
 
 @router.post(
@@ -88,7 +95,15 @@ async def get_read(
     ),
     responses={
         **error_responses(401, 403, 404, 422, 429),
-        409: {"description": "the request already has another outcome"},
+        409: {
+            "model": ErrorBody,
+            "description": "the request already has another outcome",
+            "content": {
+                "application/json": {
+                    "example": {"error": "conflict", "detail": "on-demand read ... is COMPLETED"}
+                }
+            },
+        },
     },
     openapi_extra=BEARER_SECURITY,
 )

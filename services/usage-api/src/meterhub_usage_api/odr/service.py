@@ -134,6 +134,26 @@ async def visible(session: AsyncSession, principal: Principal, request_id: uuid.
     return row
 
 
+async def settle_if_silent(
+    session: AsyncSession, row: RowMapping, timeout_seconds: int
+) -> RowMapping:
+    """A request the head-end never reported on is FAILED once ``timeout_seconds`` passed."""
+    if row["status"] != OdrStatus.PENDING:
+        return row
+    waited = (datetime.now(UTC) - row["created_at"]).total_seconds()
+    if waited < timeout_seconds:
+        return row
+    await repo.fail(
+        session,
+        row["id"],
+        f"the head-end reported no result within {timeout_seconds // 60} minutes",
+        reached=row["sent_at"] is not None,
+    )
+    settled = await repo.get(session, row["id"])
+    assert settled is not None
+    return settled
+
+
 def view(row: RowMapping) -> dict[str, Any]:
     reading = None
     if row["status"] == OdrStatus.COMPLETED and row["register_kwh"] is not None:

@@ -155,6 +155,7 @@ class ReportBuilder:
         chunk_esiid_days: int,
         parallel_chunks: int,
         today: Callable[[], date],
+        sort_memory_mb: int = 192,
     ) -> None:
         self.database = database
         self.publisher = publisher
@@ -162,6 +163,7 @@ class ReportBuilder:
         self.chunk_esiid_days = chunk_esiid_days
         self.parallel_chunks = parallel_chunks
         self.today = today
+        self.sort_memory_mb = sort_memory_mb
 
     def folder(self, job: Job) -> Path:
         return self.spool_dir / str(job.id)
@@ -206,6 +208,13 @@ class ReportBuilder:
             )
         total = sum(p[2] for p in planned)
         async with self.database.sessionmaker() as session, session.begin():
+            # Audited with the completion, in one transaction: a resumed job never audits twice.
+            included = [] if scope.empty else await repo.included_esiids(session, job.id)
+            await repo.audit(
+                session,
+                queries.audit_sql(scope.role, job.report_type, job.versions == "all"),
+                {**scope.params, "esiids": included, "report_id": job.id},
+            )
             await repo.complete(session, job.id, total)
         await asyncio.to_thread(shutil.rmtree, self.folder(job), True)
         return total
@@ -254,6 +263,8 @@ class ReportBuilder:
     async def build_chunk(self, job: Job, scope: Scope, chunk: RowMapping) -> None:
         path = self.chunk_path(job, chunk["chunk_no"])
         async with self.database.sessionmaker() as session, session.begin():
+            # The chunk's lines are sorted into file order in one sort; keep it in memory.
+            await repo.set_sort_memory(session, self.sort_memory_mb)
             if chunk["done_at"] is not None:
                 await repo.chunk_undone(session, job.id, chunk["chunk_no"])
             esiids = await repo.chunk_esiids(

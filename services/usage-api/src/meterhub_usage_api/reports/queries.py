@@ -147,3 +147,49 @@ seen AS (
 )
 UPDATE report_esiids r SET included = EXISTS (SELECT 1 FROM seen s WHERE s.esiid = r.esiid)
 WHERE r.report_id = :report_id"""  # noqa: S608
+
+
+_RECORD_COUNTS = {
+    "interval": (
+        "SELECT c.esiid, count(*) AS n FROM chunk c JOIN interval_reads ir ON ir.esiid = c.esiid"
+        " AND ir.operating_day >= :lo AND ir.operating_day < :hi{current_ir}"
+        " WHERE {in_ir} GROUP BY c.esiid"
+    ),
+    "daily": (
+        "SELECT c.esiid, count(*) AS n FROM chunk c JOIN daily_reads d ON d.esiid = c.esiid"
+        " AND d.read_date >= :lo AND d.read_date < :hi{current_d} WHERE {in_d} GROUP BY c.esiid"
+    ),
+    "monthly": (
+        "SELECT c.esiid, count(*) AS n FROM chunk c JOIN monthly_usage m ON m.esiid = c.esiid"
+        " AND m.period_start >= :lo AND m.period_start < :hi{current_m}"
+        " WHERE EXISTS (SELECT 1 FROM visible w WHERE w.esiid = c.esiid"
+        " AND m.period_start >= GREATEST(w.from_day, :floor) AND m.period_end <= w.to_day)"
+        " GROUP BY c.esiid"
+    ),
+}
+
+
+@lru_cache(maxsize=32)
+def audit_sql(role: Role, report_type: str, all_versions: bool) -> str:
+    """The read audit of a delivered report: one row per requested ESI ID (404 if excluded),
+    with the records it contributed, as the synchronous reads count them (days, reads or
+    billing periods). ``:esiids`` holds the included ESI IDs."""
+    counted = _RECORD_COUNTS[report_type].format(
+        current_ir="" if all_versions else " AND ir.is_current",
+        current_d="" if all_versions else " AND d.is_current",
+        current_m="" if all_versions else " AND m.is_current",
+        in_ir=_in_periods("ir.operating_day"),
+        in_d=_in_periods("d.read_date"),
+    )
+    return f"""
+WITH {_ctes(role)},
+counted AS ({counted})
+INSERT INTO read_audit (occurred_at, entity_id, role, client_id, endpoint, esiid, range_start,
+                        range_end, row_count, status_code, request_id)
+SELECT clock_timestamp(), r.requester_entity_id, r.requester_role, r.client_id,
+       'POST /v1/reports', e.esiid, r.start_date, r.end_date, COALESCE(n.n, 0),
+       CASE WHEN e.included THEN 200 ELSE 404 END, 'report ' || r.id
+FROM report_requests r
+JOIN report_esiids e ON e.report_id = r.id
+LEFT JOIN counted n ON n.esiid = e.esiid
+WHERE r.id = :report_id"""  # noqa: S608

@@ -263,6 +263,11 @@ async def chunk_esiids(
     return list(rows)
 
 
+async def set_sort_memory(session: AsyncSession, megabytes: int) -> None:
+    # SET takes no bind parameters; the value is an int we format ourselves.
+    await session.execute(text(f"SET LOCAL work_mem = '{int(megabytes)}MB'"))
+
+
 async def chunk_done(
     session: AsyncSession, report_id: uuid.UUID, chunk_no: int, records: int, size: int
 ) -> None:
@@ -321,6 +326,28 @@ async def file_delivered(
     )
 
 
+async def included_esiids(session: AsyncSession, report_id: uuid.UUID) -> list[str]:
+    rows = await session.scalars(
+        text(
+            "SELECT esiid FROM report_esiids WHERE report_id = :id AND included ORDER BY position"
+        ),
+        {"id": report_id},
+    )
+    return list(rows)
+
+
+async def audit(session: AsyncSession, sql: str, params: dict[str, Any]) -> None:
+    # read_audit is partitioned by month of occurred_at; a day either side covers any
+    # session time zone's view of the month bounds.
+    await session.execute(
+        text(
+            "SELECT meterhub_ensure_month_partitions('read_audit'::regclass,"
+            " CURRENT_DATE - 1, CURRENT_DATE + 1)"
+        )
+    )
+    await session.execute(text(sql), params)
+
+
 async def complete(session: AsyncSession, report_id: uuid.UUID, records: int) -> None:
     await session.execute(
         text(
@@ -344,3 +371,15 @@ async def requeue(
         ),
         {"id": report_id, "error": error[:4000], "final": final, "delay": delay},
     )
+
+
+async def purge_finished(session: AsyncSession, older_than_days: int) -> list[uuid.UUID]:
+    """Delete reports finished that long ago (their ESI IDs, chunks and files cascade)."""
+    rows = await session.scalars(
+        text(
+            "DELETE FROM report_requests WHERE status IN ('completed', 'failed')"
+            " AND finished_at < clock_timestamp() - make_interval(days => :days) RETURNING id"
+        ),
+        {"days": older_than_days},
+    )
+    return list(rows)

@@ -59,7 +59,7 @@ async def order_report(
     "/{report_id}",
     response_model=ReportOut,
     summary="A report's status, counts, files and excluded ESI IDs",
-    responses=error_responses(401, 404, 429),
+    responses=error_responses(401, 404, 422, 429),
     openapi_extra=BEARER_SECURITY,
 )
 async def get_report(
@@ -73,7 +73,7 @@ async def get_report(
     "",
     response_model=ReportList,
     summary="Your reports, newest first (operators: everybody's)",
-    responses=error_responses(401, 429),
+    responses=error_responses(401, 422, 429),
     openapi_extra=BEARER_SECURITY,
 )
 async def list_reports(

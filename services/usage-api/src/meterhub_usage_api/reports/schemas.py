@@ -76,7 +76,10 @@ class ReportOut(BaseModel):
     start: date
     end: date
     counts: ReportCounts
-    files: list[ReportFileOut] = Field(description="Delivered (or being delivered) files.")
+    files: list[ReportFileOut] = Field(
+        description="Delivered (or being delivered) files; none when no included ESI ID had "
+        "data in the range (the counts and excluded_esiids still say why)."
+    )
     excluded_esiids: list[str] = Field(
         description="Requested ESI IDs the requester may not see on any day of the range (or "
         "that do not exist), in request order. Known once the worker has scoped the report."

@@ -12,7 +12,9 @@ import asyncio
 import contextlib
 import logging
 import os
+import shutil
 import socket
+import time
 import uuid
 from collections.abc import Callable
 from datetime import date
@@ -29,6 +31,8 @@ from meterhub_usage_api.settings import UsageApiSettings
 
 log = logging.getLogger(__name__)
 
+_PURGE_EVERY_SECONDS = 3600.0
+
 
 class ReportWorker:
     def __init__(
@@ -41,6 +45,7 @@ class ReportWorker:
         poll_seconds: float,
         max_attempts: int,
         retry_seconds: float,
+        retention_days: int = 30,
         enabled: bool = True,
     ) -> None:
         self.database = database
@@ -50,7 +55,9 @@ class ReportWorker:
         self.poll_seconds = poll_seconds
         self.max_attempts = max_attempts
         self.retry_seconds = retry_seconds
+        self.retention_days = retention_days
         self.enabled = enabled
+        self._last_purge = 0.0
         self.worker_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -105,9 +112,21 @@ class ReportWorker:
         delay = self.retry_seconds * (2 ** (job.attempts - 1))
         async with self.database.sessionmaker() as session, session.begin():
             await repo.requeue(session, job.id, error, final=final, delay=delay)
+        if final:
+            await asyncio.to_thread(shutil.rmtree, self.builder.folder(job), True)
         log.warning(
             "report %s %s: %s", job.id, "failed" if final else f"retries in {delay:.0f}s", error
         )
+
+    async def purge(self) -> int:
+        """Delete reports finished more than ``retention_days`` ago; returns how many."""
+        async with self.database.sessionmaker() as session, session.begin():
+            purged = await repo.purge_finished(session, self.retention_days)
+        if purged:
+            log.info(
+                "purged %d reports finished over %d days ago", len(purged), self.retention_days
+            )
+        return len(purged)
 
     # -- the loop --------------------------------------------------------------------------
 
@@ -125,6 +144,9 @@ class ReportWorker:
                         listener = await self._listen()
                     while await self.run_once():
                         pass
+                    if time.monotonic() - self._last_purge > _PURGE_EVERY_SECONDS:
+                        await self.purge()
+                        self._last_purge = time.monotonic()
                 except asyncio.CancelledError:
                     raise
                 except Exception:
@@ -167,6 +189,7 @@ def install(app: FastAPI, settings: UsageApiSettings) -> ReportWorker:
         chunk_esiid_days=settings.report_chunk_esiid_days,
         parallel_chunks=settings.report_parallel_chunks,
         today=today,
+        sort_memory_mb=settings.report_sort_memory_mb,
     )
     worker = ReportWorker(
         app.state.database,
@@ -176,6 +199,7 @@ def install(app: FastAPI, settings: UsageApiSettings) -> ReportWorker:
         poll_seconds=settings.report_poll_seconds,
         max_attempts=settings.report_max_attempts,
         retry_seconds=settings.report_retry_seconds,
+        retention_days=settings.report_retention_days,
         enabled=settings.start_report_worker,
     )
     app.state.report_worker = worker
