@@ -77,6 +77,7 @@ class PostgresCluster:
         cls, root: Path, *, preferred_port: int = 5432, test_mode: bool = False
     ) -> PostgresCluster:
         """Reuse the folder's cluster and its port across runs; pick a free port the first time."""
+        root = root.absolute()  # postgres resolves a relative socket folder from its data folder
         port_file = root / "port"
         if port_file.exists():
             port = int(port_file.read_text())
