@@ -55,6 +55,7 @@ class AuditWriter:
         self._pending: list[AuditEntry] = []
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
 
     @property
     def pending(self) -> int:
@@ -92,8 +93,11 @@ class AuditWriter:
             await session.commit()
 
     async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self._flush_interval)
+        # Stopped by an event, never cancelled: a cancel landing mid-COPY would drop the
+        # batch it had taken, and lost audit entries are the one thing this must not do.
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=self._flush_interval)
             try:
                 await self.flush()
             except Exception:
@@ -101,13 +105,13 @@ class AuditWriter:
 
     def start(self) -> None:
         if self._task is None:
+            self._stopping.clear()
             self._task = asyncio.create_task(self._run(), name="read-audit-writer")
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            self._stopping.set()
+            await self._task
             self._task = None
         try:
             await self.flush()
