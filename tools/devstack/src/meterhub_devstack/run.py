@@ -36,7 +36,8 @@ PREFERRED_PORTS = {
     "han": 8443,
     "ftps-publisher": 8444,
     "notifier": 8445,
-    "headend-sim": 8446,
+    "headend-tdsp-north": 8446,
+    "headend-tdsp-gulf": 8447,
     "smtp": 8025,
     "ftps": 2121,
     "postgres": 55432,
@@ -154,9 +155,7 @@ def _usage_env(stack: Stack, cert: Path, key: Path, secret: str) -> dict[str, st
         "MH_USAGE_FTPS_PUBLISHER_URL": stack.url("ftps-publisher"),
         "MH_USAGE_SMTP_HOST": "127.0.0.1",
         "MH_USAGE_SMTP_PORT": str(stack.ports["smtp"]),
-        "MH_USAGE_HEADEND_URLS": json.dumps(
-            {t.duns: f"{stack.url('headend-sim')}/soap" for t in demo.TDSPS}
-        ),
+        "MH_USAGE_HEADEND_URLS": json.dumps(_headend_urls(stack)),
     }
 
 
@@ -174,17 +173,43 @@ def _ftps_env(stack: Stack, cert: Path, key: Path, secret: str) -> dict[str, str
 
 def _han_env(stack: Stack, cert: Path, key: Path, secret: str) -> dict[str, str]:
     return {
-        "MH_HAN_HEADENDS": json.dumps(
-            {t.duns: f"{stack.url('headend-sim')}/soap" for t in demo.TDSPS}
-        ),
+        "MH_HAN_HEADENDS": json.dumps(_headend_urls(stack)),
     }
 
 
+def _headend_urls(stack: Stack) -> dict[str, str]:
+    """Each TDSP runs its own head-end; the simulator plays one per demo TDSP."""
+    return {t.duns or "": f"{stack.url('headend-' + t.key)}/soap" for t in demo.TDSPS}
+
+
 def _notifier_env(stack: Stack, cert: Path, key: Path, secret: str) -> dict[str, str]:
+    credentials = demo.load_or_make_credentials(stack.state / "credentials.json")
+    rep, tdsp = demo.REPS[0], demo.TDSPS[0]
+    probe_esiid = demo.demo_esiids()[0][0]
+    # Probes act as real participants would: a REP reads usage, lists HAN devices and its
+    # FTPS folder; a TDSP lists its files.
+    probes = {
+        "usage-api": {
+            "client_id": rep.client_id,
+            "client_secret": credentials[rep.key],
+            "esiid": probe_esiid,
+        },
+        "ingest": {"client_id": tdsp.client_id, "client_secret": credentials[tdsp.key]},
+        "han": {"username": rep.client_id, "password": credentials[rep.key], "esiid": probe_esiid},
+        "ftps-publisher": {
+            "host": "127.0.0.1",
+            "port": stack.ports["ftps"],
+            "username": rep.duns,
+            "password": credentials[rep.key],
+        },
+    }
     return {
         "MH_NOTIFIER_SMTP_HOST": "127.0.0.1",
         "MH_NOTIFIER_SMTP_PORT": str(stack.ports["smtp"]),
         "MH_NOTIFIER_SERVICE_URLS": json.dumps({n: stack.url(n) for n in SERVICES}),
+        "MH_NOTIFIER_SERVICE_CLIENT_ID": "meterhub-service",
+        "MH_NOTIFIER_SERVICE_CLIENT_SECRET": credentials["service"],
+        "MH_NOTIFIER_PROBE_CREDENTIALS": json.dumps(probes),
     }
 
 
@@ -251,35 +276,24 @@ def start_processes(stack: Stack) -> None:
             ],
             service_env(stack, name),
         )
-    _spawn(
-        stack,
-        "headend-sim",
-        [
-            sys.executable,
-            "-m",
-            "meterhub_headend_sim",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(stack.ports["headend-sim"]),
-            "--ssl-certfile",
-            str(cert),
-            "--ssl-keyfile",
-            str(key),
-            "--han-callback-url",
-            f"{stack.url('han')}/v1/tdsp/status",
-            "--odr-callback-url",
-            f"{stack.url('usage-api')}/v1/tdsp/odr",
-            "--token-url",
-            f"{stack.url('usage-api')}/v1/token",
-        ],
-        {**os.environ, "SSL_CERT_FILE": str(stack.ca_cert)},
-    )
+    credentials = demo.load_or_make_credentials(stack.state / "credentials.json")
+    for tdsp in demo.TDSPS:
+        name = f"headend-{tdsp.key}"
+        sim_args = [
+            sys.executable, "-m", "meterhub_headend_sim", "--host", "127.0.0.1",
+            "--port", str(stack.ports[name]), "--certfile", str(cert), "--keyfile", str(key),
+            "--ca-file", str(stack.ca_cert),
+            "--callback-url", f"{stack.url('han')}/v1/tdsp/status",
+            "--odr-callback-url", f"{stack.url('usage-api')}/v1/tdsp/odr",
+            "--token-url", f"{stack.url('usage-api')}/v1/token",
+            "--client-id", tdsp.client_id, "--client-secret", credentials[tdsp.key],
+        ]  # fmt: skip
+        _spawn(stack, name, sim_args, dict(os.environ))
 
 
 def wait_healthy(stack: Stack, timeout: float = 90.0) -> None:
     context = ssl.create_default_context(cafile=str(stack.ca_cert))
-    pending = [*SERVICES, "headend-sim"]
+    pending = [*SERVICES, *(f"headend-{t.key}" for t in demo.TDSPS)]
     deadline = time.monotonic() + timeout
     with httpx.Client(verify=context, timeout=2.0) as client:
         while pending and time.monotonic() < deadline:
@@ -303,7 +317,7 @@ def wait_healthy(stack: Stack, timeout: float = 90.0) -> None:
 def endpoints(stack: Stack, credentials: dict[str, str]) -> dict[str, object]:
     return {
         **{name: stack.url(name) for name in SERVICES},
-        "headend_sim": stack.url("headend-sim"),
+        "headend_sims": {t.duns: stack.url(f"headend-{t.key}") for t in demo.TDSPS},
         "database_url": stack.database_url,
         "ftps": {
             "host": "127.0.0.1",
@@ -329,7 +343,10 @@ def endpoints(stack: Stack, credentials: dict[str, str]) -> dict[str, object]:
 
 def print_table(info: dict[str, object]) -> None:
     rows = [(name, str(info[name])) for name in SERVICES]
-    rows += [("headend-sim", str(info["headend_sim"])), ("postgres", str(info["database_url"]))]
+    sims = info["headend_sims"]
+    assert isinstance(sims, dict)
+    rows += [(f"head-end {duns}", url) for duns, url in sims.items()]
+    rows += [("postgres", str(info["database_url"]))]
     ftps = info["ftps"]
     smtp = info["smtp"]
     assert isinstance(ftps, dict) and isinstance(smtp, dict)
