@@ -43,15 +43,18 @@ class HanSettings(ServiceSettings):
     outbox_batch_size: int = Field(default=64, ge=1, le=1000)
     outbox_concurrency: int = Field(default=16, ge=1, le=256)
     outbox_busy_batch: int = Field(
-        default=2,
+        default=1,
         ge=1,
         description="while REP calls are being served, deliver at most this many per pass...",
     )
     outbox_busy_pause_seconds: float = Field(
-        default=0.1, ge=0, description="...and pause this long between passes"
+        default=0.2, ge=0, description="...and pause this long between passes"
     )
-    soap_busy_window_seconds: float = Field(
-        default=0.25, ge=0, description="the endpoint counts as busy this long after a call"
+    soap_busy_calls_per_second: float = Field(
+        default=50.0,
+        gt=0,
+        description="the endpoint counts as busy from this many REP calls a second (or 16 "
+        "in flight)",
     )
     outbox_lease_seconds: float = Field(
         default=60.0, gt=0, description="a claimed row is retried after this if its worker died"
