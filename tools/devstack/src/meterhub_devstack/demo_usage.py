@@ -74,6 +74,8 @@ def load_demo_usage(state: Path, info: dict[str, Any]) -> None:
     context = ssl.create_default_context(cafile=str(info["ca_cert"]))
     usage_api, ingest, ftps = info["usage-api"], info["ingest"], info["ftps-publisher"]
     with httpx.Client(verify=context, timeout=60.0) as client:
+        # REPs register keys first, so the publisher can encrypt their files as data lands.
+        _register_rep_keys(client, state, usage_api, ftps, credentials)
         repository_key = client.get(f"{ingest}/v1/pgp-key").text
         sender_keyring = Keyring(state / "gnupg" / "tdsps")
         repository_fpr = sender_keyring.import_keys(repository_key)[0]
@@ -98,7 +100,6 @@ def load_demo_usage(state: Path, info: dict[str, Any]) -> None:
                 response.raise_for_status()
                 file_ids.append((token, response.json()["file_id"]))
         _wait_loaded(client, ingest, file_ids)
-        _register_rep_keys(client, state, usage_api, ftps, credentials)
     marker.write_text(json.dumps({"files": [f for _, f in file_ids]}))
 
 
@@ -123,6 +124,9 @@ def _register_rep_keys(
 ) -> None:
     """Each REP makes a key pair (kept in the state folder to decrypt its files) and registers
     the public half; its FTPS password is its demo secret."""
+    operator_entity = next(e for e in demo.OTHERS if e.role == "operator")
+    operator_token = _token(client, usage_api, operator_entity, credentials[operator_entity.key])
+    operator = {"Authorization": f"Bearer {operator_token}"}
     for rep in demo.REPS:
         keyring = Keyring(state / "gnupg" / f"rep-{rep.duns}")
         secrets_held = keyring.gpg.list_keys(secret=True)
@@ -136,9 +140,15 @@ def _register_rep_keys(
         registered = client.post(
             f"{ftps}/v1/keys", headers=auth, json={"armored_key": keyring.export_public(fpr)}
         )
-        if registered.status_code not in (200, 201, 409):
+        if registered.status_code != 409:  # 409: registered on an earlier run
             registered.raise_for_status()
-        client.post(f"{ftps}/v1/keys/{fpr}/confirm", headers=auth).raise_for_status()
+            # A REP's first key is active at once; a rotation waits for this confirmation.
+            if registered.json().get("status") == "pending":
+                client.post(f"{ftps}/v1/keys/{fpr}/confirm", headers=auth).raise_for_status()
+        # The operator opens the REP's FTPS account; the REP then sets its own password.
+        client.put(
+            f"{ftps}/v1/accounts/{rep.duns}", headers=operator, json={"disabled": False}
+        ).raise_for_status()
         client.post(
             f"{ftps}/v1/account/password", headers=auth, json={"password": credentials[rep.key]}
         ).raise_for_status()

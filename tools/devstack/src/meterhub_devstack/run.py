@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -273,6 +274,9 @@ def start_processes(stack: Stack) -> None:
                 "--ssl-keyfile",
                 str(key),
                 "--no-access-log",
+                # Keep-alive connections from peers must not hold a shutdown forever.
+                "--timeout-graceful-shutdown",
+                "5",
             ],
             service_env(stack, name),
         )
@@ -370,6 +374,8 @@ def print_table(info: dict[str, object]) -> None:
 
 
 def stop_children(stack: Stack) -> None:
+    # Reverse start order: simulators and the notifier hold keep-alive connections to the
+    # services, so they go first.
     for child in reversed(list(stack.children.values())):
         if child.poll() is None:
             child.send_signal(signal.SIGTERM)
@@ -377,8 +383,10 @@ def stop_children(stack: Stack) -> None:
         try:
             child.wait(timeout=15)
         except subprocess.TimeoutExpired:
-            _log(f"{name} did not stop in 15 s; killing it")
-            child.kill()
+            _log(f"{name} did not stop in 15 s; killing it and its worker processes")
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child.pid, signal.SIGKILL)
+            child.wait()
 
 
 def run() -> int:
