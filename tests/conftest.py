@@ -61,6 +61,12 @@ def database_url(pg_cluster: PostgresCluster) -> str:
 
 
 @pytest.fixture(scope="session")
+def fresh_database(pg_cluster: PostgresCluster) -> Callable[[str], str]:
+    """Make an empty database of the given name (dropped first if it exists); returns its URL."""
+    return lambda name: _recreate_database(pg_cluster, name)
+
+
+@pytest.fixture(scope="session")
 def empty_database_url(pg_cluster: PostgresCluster) -> str:
     """A database with no migrations applied, for migration and readiness tests."""
     return _recreate_database(pg_cluster, "meterhub_empty")

@@ -3,16 +3,17 @@ plain PostgreSQL the suite runs it degrades to monthly partitioning."""
 
 from __future__ import annotations
 
+import asyncio
 import re
+from collections.abc import Callable
 from datetime import date
-from pathlib import Path
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
+import asyncpg
 
+from meterhub_common.migrate import CITUS_DDL as DDL
 from meterhub_common.models import Base
+from meterhub_devstack.testing import migrate
 
-DDL = Path(__file__).resolve().parents[2] / "deploy" / "citus" / "distribute.sql"
 USAGE_TABLES = {"interval_reads", "daily_reads", "monthly_usage"}
 
 
@@ -38,15 +39,21 @@ def test_distributed_tables_reference_only_colocated_or_reference_tables() -> No
             assert fk.column.table.name in allowed, (name, fk.column.table.name)
 
 
-async def test_degrades_to_partitioning_on_plain_postgresql(connection: AsyncConnection) -> None:
-    await connection.exec_driver_sql(DDL.read_text())
-    month = date.today().replace(day=1)
-    partition = f"interval_reads_p{month:%Y_%m}"
-    found = (
-        await connection.execute(text("SELECT to_regclass(:n) IS NOT NULL"), {"n": partition})
-    ).scalar_one()
-    assert found
-    citus = (
-        await connection.execute(text("SELECT count(*) FROM pg_extension WHERE extname='citus'"))
-    ).scalar_one()
-    assert citus == 0
+def test_degrades_to_partitioning_on_plain_postgresql(
+    fresh_database: Callable[[str], str],
+) -> None:
+    url = fresh_database("meterhub_citus_ddl")
+    # Through the real command, as the Helm migration hook runs it.
+    migrate(url, "upgrade", "head", "--distribute")
+
+    async def check() -> None:
+        connection = await asyncpg.connect(url)
+        try:
+            partition = f"interval_reads_p{date.today().replace(day=1):%Y_%m}"
+            assert await connection.fetchval("SELECT to_regclass($1) IS NOT NULL", partition)
+            citus = "SELECT count(*) FROM pg_extension WHERE extname = 'citus'"
+            assert await connection.fetchval(citus) == 0
+        finally:
+            await connection.close()
+
+    asyncio.run(check())

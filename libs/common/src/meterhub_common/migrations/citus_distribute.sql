@@ -1,7 +1,7 @@
 -- Meterhub on Citus: distribute the usage tables by ESI ID, keep them partitioned by month.
 --
--- Run once after `meterhub-migrate upgrade head` on the coordinator (the Helm migration hook
--- runs it when `citus.enabled` is set). Idempotent. On plain PostgreSQL (no citus extension)
+-- Run by `meterhub-migrate upgrade head --distribute` on the coordinator (set that command in
+-- the ingest chart's `migrations.command` for a Citus cluster). Idempotent. On plain PostgreSQL (no citus extension)
 -- it degrades to what partitioning alone gives: it only makes sure the monthly partitions of
 -- the coming months exist.
 --
