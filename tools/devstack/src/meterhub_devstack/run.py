@@ -175,6 +175,7 @@ def _ftps_env(stack: Stack, cert: Path, key: Path, secret: str) -> dict[str, str
 def _han_env(stack: Stack, cert: Path, key: Path, secret: str) -> dict[str, str]:
     return {
         "MH_HAN_HEADENDS": json.dumps(_headend_urls(stack)),
+        "MH_HAN_HEADEND_CA_FILE": str(stack.ca_cert),
     }
 
 

@@ -1,0 +1,152 @@
+"""Calls to the TDSP head-ends' SOAP service with zeep.
+
+The head-end contract (``wsdl/headend.wsdl``) ships with this package, so no WSDL is fetched
+from a head-end at run time; it is parsed once, in a thread (zeep's WSDL load blocks), and
+bound to each TDSP's endpoint from ``MH_HAN_HEADENDS``. zeep runs with DTDs, external
+references and entities forbidden, since head-end answers are input like any other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import httpx
+import zeep
+from zeep.exceptions import Error as ZeepError
+from zeep.exceptions import Fault, TransportError, ValidationError
+from zeep.proxy import AsyncServiceProxy
+from zeep.transports import AsyncTransport
+from zeep.wsdl import Document
+from zeep.wsse.username import UsernameToken
+
+from meterhub_han.settings import HanSettings
+from meterhub_han.soap.contract import contract_path
+
+log = logging.getLogger(__name__)
+
+BINDING = "{urn:meterhub:headend:v1}HeadEndBinding"
+
+
+class Result(StrEnum):
+    ACCEPTED = "accepted"  # the head-end acknowledged receipt
+    REJECTED = "rejected"  # the head-end refused the request: final
+    RETRY = "retry"  # no answer we can act on: deliver again later
+
+
+@dataclass(frozen=True)
+class Delivery:
+    result: Result
+    detail: str | None = None
+    duplicate: bool = False
+
+
+def zeep_settings() -> zeep.Settings:
+    return zeep.Settings(
+        strict=True,
+        forbid_dtd=True,
+        forbid_external=True,
+        forbid_entities=True,
+        xml_huge_tree=False,
+    )
+
+
+class HeadEnds:
+    """One zeep client per TDSP over one pooled HTTP client."""
+
+    def __init__(self, settings: HanSettings) -> None:
+        self._settings = settings
+        self._document: Document | None = None
+        self._proxies: dict[str, AsyncServiceProxy] = {}
+        self._http: httpx.AsyncClient | None = None
+        self._transport: AsyncTransport | None = None
+        self._lock = asyncio.Lock()
+
+    async def start(self) -> None:
+        async with self._lock:
+            if self._document is None:
+                self._document = await asyncio.to_thread(self._load_document)
+
+    def _load_document(self) -> Document:
+        # The local file needs no network; a sync transport just reads it.
+        return Document(
+            str(contract_path("headend.wsdl")),
+            zeep.Transport(),  # type: ignore[no-untyped-call,arg-type]
+            settings=zeep_settings(),
+        )
+
+    def _http_client(self) -> httpx.AsyncClient:
+        if self._http is None:
+            verify: ssl.SSLContext | bool = True
+            if self._settings.headend_ca_file is not None:
+                verify = ssl.create_default_context(cafile=str(self._settings.headend_ca_file))
+            self._http = httpx.AsyncClient(
+                verify=verify,
+                timeout=self._settings.headend_timeout_seconds,
+                limits=httpx.Limits(max_connections=self._settings.outbox_concurrency * 2),
+            )
+            self._transport = AsyncTransport(  # type: ignore[no-untyped-call]
+                client=self._http, wsdl_client=httpx.Client()
+            )
+        return self._http
+
+    def _proxy(self, tdsp_duns: str) -> AsyncServiceProxy | None:
+        proxy = self._proxies.get(tdsp_duns)
+        if proxy is not None:
+            return proxy
+        address = self._settings.headends.get(tdsp_duns)
+        if address is None or self._document is None:
+            return None
+        self._http_client()
+        credentials = self._settings.headend_auth.get(tdsp_duns)
+        client = zeep.AsyncClient(  # type: ignore[no-untyped-call]
+            self._document,
+            transport=self._transport,
+            settings=zeep_settings(),
+            wsse=UsernameToken(*credentials) if credentials else None,  # type: ignore[no-untyped-call]
+        )
+        binding = self._document.bindings[BINDING]
+        proxy = AsyncServiceProxy(client, binding, address=address)  # type: ignore[no-untyped-call]
+        self._proxies[tdsp_duns] = proxy
+        return proxy
+
+    async def deliver(self, tdsp_duns: str, operation: str, payload: dict[str, Any]) -> Delivery:
+        await self.start()
+        proxy = self._proxy(tdsp_duns)
+        if proxy is None:
+            return Delivery(Result.RETRY, f"no head-end endpoint is configured for {tdsp_duns}")
+        try:
+            answer = await getattr(proxy, operation)(**payload)
+        except Fault as fault:
+            code = (fault.code or "").split(":")[-1]
+            if code.startswith("Client"):
+                return Delivery(Result.REJECTED, f"head-end fault {code}: {fault.message}")
+            return Delivery(Result.RETRY, f"head-end fault {code or 'unknown'}: {fault.message}")
+        except ValidationError as exc:
+            # Our payload does not fit the head-end contract: retrying cannot help.
+            log.error("request %s does not fit the head-end contract: %s", operation, exc)
+            return Delivery(Result.REJECTED, f"Meterhub could not encode the request: {exc}")
+        except TransportError as exc:
+            return Delivery(Result.RETRY, f"head-end answered HTTP {exc.status_code}")
+        except (httpx.HTTPError, ZeepError, OSError) as exc:
+            return Delivery(Result.RETRY, f"head-end unreachable: {type(exc).__name__}: {exc}")
+        if answer.RequestId != payload["RequestId"]:
+            return Delivery(
+                Result.RETRY, f"head-end answered for {answer.RequestId}, not our request"
+            )
+        if not answer.Accepted:
+            return Delivery(Result.REJECTED, answer.Reason or "rejected without a reason")
+        return Delivery(Result.ACCEPTED, duplicate=bool(answer.Duplicate))
+
+    async def aclose(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+        if self._transport is not None:
+            self._transport.wsdl_client.close()
+        self._http = None
+        self._transport = None
+        self._proxies.clear()
