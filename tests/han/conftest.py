@@ -386,7 +386,9 @@ class Live:
         await self.wait_for(reached, within, f"{reference_id} to reach {status!r}")
 
 
-@pytest.fixture(scope="session")
+# Module scope: the live world is committed data, and it must be gone before other
+# services' tests (which count rows) run in the same session.
+@pytest.fixture(scope="module")
 async def live(
     engine: AsyncEngine,
     common_settings: dict[str, object],
