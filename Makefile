@@ -57,7 +57,9 @@ pytest: install
 
 test: lint typecheck importlint pytest
 
+# wrk drives the usage-read benchmark.
 bench: install
+	@command -v wrk >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null)
 	$(BIN)/python -m bench.run
 
 # Regenerate the pinned files (no registry URLs are written into them).
