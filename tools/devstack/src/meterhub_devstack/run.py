@@ -26,6 +26,7 @@ from meterhub_common.auth import generate_signing_key
 from meterhub_common.devtls import ensure_dev_ca, issue_server_cert
 from meterhub_common.pgp import Keyring
 from meterhub_devstack import demo
+from meterhub_devstack.demo_usage import load_demo_usage
 from meterhub_devstack.pg import PostgresCluster, free_port
 from meterhub_devstack.testing import migrate
 
@@ -407,8 +408,6 @@ def run() -> int:
         wait_healthy(stack)
         info = endpoints(stack, credentials)
         (stack.state / "endpoints.json").write_text(json.dumps(info, indent=2))
-        from meterhub_devstack.demo_usage import load_demo_usage
-
         load_demo_usage(stack.state, info)
         print_table(info)
         _log(f"ready in {time.monotonic() - started:.1f} s")
