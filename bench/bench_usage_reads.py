@@ -2,9 +2,9 @@
 
 Loads synthetic data into a throwaway PostgreSQL under .state/bench-usage (generated inside
 the server, so loading 1,000,000 ESI IDs takes a minute), starts the usage API with uvicorn on
-loopback (one worker, as in a pod), drives it with wrk at the given concurrency, and reports
-throughput and p50/p99 latency next to PostgreSQL's own execution time of the same statements,
-so the API's overhead is visible.
+loopback (one worker, as in a pod, unless --workers says otherwise), drives it with wrk at the
+given concurrency, and reports throughput and p50/p99 latency next to PostgreSQL's own
+execution time of the same statements, so the API's overhead is visible.
 
     python bench/bench_usage_reads.py --esiids 1000000 --days 7 --long-esiids 1000 \
         --long-days 400 --duration 20 --concurrency 32
@@ -171,10 +171,19 @@ def cpu_seconds(processes: list[psutil.Process]) -> float:
     return total
 
 
-def cluster_processes(cluster: PostgresCluster) -> list[psutil.Process]:
-    """The bench cluster's postmaster and its backends (not other clusters on the machine)."""
+def process_tree(pid: int) -> list[psutil.Process]:
+    root = psutil.Process(pid)
+    return [root, *root.children(recursive=True)]
+
+
+def cluster_cpu_seconds(cluster: PostgresCluster) -> float:
+    """CPU of the bench cluster (not other clusters on the machine): its postmaster, its live
+    backends, and the backends that have exited (the postmaster's reaped children), which a
+    sum over live processes alone would drop or even subtract."""
     postmaster = psutil.Process(int((cluster.data_dir / "postmaster.pid").read_text().split()[0]))
-    return [postmaster, *postmaster.children(recursive=True)]
+    times = postmaster.cpu_times()
+    reaped = times.children_user + times.children_system
+    return reaped + cpu_seconds([postmaster, *postmaster.children(recursive=True)])
 
 
 def run_wrk(
@@ -239,6 +248,9 @@ def main() -> int:
     parser.add_argument("--long-days", type=int, default=40)
     parser.add_argument("--duration", type=int, default=15)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument(
+        "--workers", type=int, default=1, help="uvicorn worker processes (1: one pod's process)"
+    )
     parser.add_argument("--keep", action="store_true", help="leave PostgreSQL running")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -292,6 +304,7 @@ def main() -> int:
             "uvloop",
             "--http",
             "httptools",
+            *(["--workers", str(args.workers)] if args.workers > 1 else []),
         ],
         env=env,
     )
@@ -335,12 +348,16 @@ def main() -> int:
             concurrency=args.concurrency,
         )
         results = []
-        api = [psutil.Process(server.pid)]
+        # With --workers, uvicorn's supervisor and its worker processes.
+        api = process_tree(server.pid)
+        print(
+            f"uvicorn workers: {args.workers}; load average before the runs: "
+            f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+        )
         for name, prefix, count, path, accept in scenarios:
             # CPU per request of the API process and of the bench cluster: unlike throughput,
             # these hold when other work shares the machine.
-            database = cluster_processes(cluster)
-            api_before, db_before = cpu_seconds(api), cpu_seconds(database)
+            api_before, db_before = cpu_seconds(api), cluster_cpu_seconds(cluster)
             result = run_wrk(
                 base,
                 prefix=prefix,
@@ -351,9 +368,8 @@ def main() -> int:
                 seconds=args.duration,
                 concurrency=args.concurrency,
             )
-            database = cluster_processes(cluster)
             api_ms = (cpu_seconds(api) - api_before) * 1000 / max(1, result["requests"])
-            db_ms = (cpu_seconds(database) - db_before) * 1000 / max(1, result["requests"])
+            db_ms = (cluster_cpu_seconds(cluster) - db_before) * 1000 / max(1, result["requests"])
             results.append((name, result))
             print(
                 f"{name}: {result['rps']:.0f} req/s, p50 {result['p50_ms']:.1f} ms, "

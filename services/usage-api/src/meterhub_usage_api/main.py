@@ -18,6 +18,7 @@ from meterhub_usage_api.agreements import jobs as agreement_jobs
 from meterhub_usage_api.agreements.router import router as agreements_router
 from meterhub_usage_api.audit.router import router as audit_router
 from meterhub_usage_api.audit.writer import AuditWriter
+from meterhub_usage_api.database import Reader
 from meterhub_usage_api.odr import headend as odr_headend
 from meterhub_usage_api.odr.router import router as odr_router
 from meterhub_usage_api.openapi import install_openapi
@@ -82,6 +83,7 @@ def create_app(
         flush_interval=settings.audit_flush_interval_seconds,
         max_pending=settings.audit_max_pending,
     )
+    app.state.reader = Reader(app.state.database, settings.database_pool_size)
     app.state.rate_limiter = RateLimiter.from_figures(
         rate=settings.rate_limit_per_second,
         burst=settings.rate_limit_burst,

@@ -20,7 +20,7 @@ import asyncpg
 
 from meterhub_common.models.usage_api import Role
 from meterhub_usage_api.access.repository import periods_ctes, visible_periods_sql
-from meterhub_usage_api.database import fetch
+from meterhub_usage_api.database import Reader
 
 
 class Granularity(StrEnum):
@@ -165,46 +165,44 @@ class ReadWindow:
 
 
 async def interval_rows(
-    connection: asyncpg.Connection,
+    reader: Reader,
     role: Role,
     window: ReadWindow,
     *,
     channel: int,
     all_versions: bool,
 ) -> list[asyncpg.Record]:
-    return await fetch(connection, intervals_sql(role, all_versions), window.with_(channel=channel))
+    return await reader.fetch(intervals_sql(role, all_versions), window.with_(channel=channel))
 
 
 async def aggregate_rows(
-    connection: asyncpg.Connection,
+    reader: Reader,
     role: Role,
     window: ReadWindow,
     *,
     channel: int,
     granularity: Granularity,
 ) -> list[asyncpg.Record]:
-    return await fetch(connection, aggregate_sql(role, granularity), window.with_(channel=channel))
+    return await reader.fetch(aggregate_sql(role, granularity), window.with_(channel=channel))
 
 
 async def daily_rows(
-    connection: asyncpg.Connection, role: Role, window: ReadWindow, *, all_versions: bool
+    reader: Reader, role: Role, window: ReadWindow, *, all_versions: bool
 ) -> list[asyncpg.Record]:
-    return await fetch(connection, daily_sql(role, all_versions), window.with_())
+    return await reader.fetch(daily_sql(role, all_versions), window.with_())
 
 
 async def monthly_rows(
-    connection: asyncpg.Connection,
+    reader: Reader,
     role: Role,
     window: ReadWindow,
     *,
     floor: date,
     all_versions: bool,
 ) -> list[asyncpg.Record]:
-    return await fetch(connection, monthly_sql(role, all_versions), window.with_(floor=floor))
+    return await reader.fetch(monthly_sql(role, all_versions), window.with_(floor=floor))
 
 
-async def premise_row(
-    connection: asyncpg.Connection, role: Role, window: ReadWindow
-) -> asyncpg.Record | None:
-    rows = await fetch(connection, premise_sql(role), window.with_())
+async def premise_row(reader: Reader, role: Role, window: ReadWindow) -> asyncpg.Record | None:
+    rows = await reader.fetch(premise_sql(role), window.with_())
     return rows[0] if rows else None

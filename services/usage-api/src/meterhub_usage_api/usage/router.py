@@ -3,13 +3,11 @@ premise and meter data."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
-from meterhub_usage_api.database import read_connection
 from meterhub_usage_api.openapi import BEARER_SECURITY, READ_ERRORS, error_responses, ok_headers
 from meterhub_usage_api.security import caller
 from meterhub_usage_api.settings import UsageApiSettings
@@ -128,21 +126,21 @@ def _ok(
     }
 
 
-async def _context(request: Request) -> AsyncIterator[ReadContext]:
-    # One dependency for the caller, the connection and the audit: FastAPI's cost grows with
-    # the number of dependencies it solves, and this runs on every read.
+async def _context(request: Request) -> ReadContext:
+    # One dependency for the caller, the reader and the audit: FastAPI's cost grows with
+    # the number of dependencies it solves, and this runs on every read. Not a generator:
+    # the read takes a connection for its one statement (database.Reader).
     principal = await caller(request)
     route = request.scope.get("route")
     path = route.path if route is not None else request.scope["path"]
     state = request.app.state
-    async with read_connection(state.database) as connection:
-        yield ReadContext(
-            principal=principal,
-            today=state.today(),
-            endpoint=f"{request.method} {path}",
-            connection=connection,
-            audit=state.audit,
-        )
+    return ReadContext(
+        principal=principal,
+        today=state.today(),
+        endpoint=f"{request.method} {path}",
+        reader=state.reader,
+        audit=state.audit,
+    )
 
 
 Context = Annotated[ReadContext, Depends(_context)]

@@ -18,6 +18,7 @@ from meterhub_common.errors import Forbidden, NotFound, Unprocessable
 from meterhub_common.logs import request_id_var
 from meterhub_usage_api.access.service import ALL_VERSIONS_ROLES, DataKind, Viewer, floor_day
 from meterhub_usage_api.audit.writer import AuditEntry, AuditWriter
+from meterhub_usage_api.database import Reader
 from meterhub_usage_api.errors import NotAcceptable
 from meterhub_usage_api.usage import greenbutton, render, repository
 from meterhub_usage_api.usage.negotiation import Format
@@ -42,7 +43,7 @@ class ReadContext:
     principal: Principal
     today: date
     endpoint: str
-    connection: asyncpg.Connection
+    reader: Reader
     audit: AuditWriter
 
     def window(self, esiid: str, kind: DataKind, start: date, end: date) -> ReadWindow:
@@ -151,7 +152,7 @@ async def read_intervals(
 
     if granularity is Granularity.QUARTER_HOUR:
         rows = await repository.interval_rows(
-            ctx.connection, role, window, channel=code, all_versions=all_versions
+            ctx.reader, role, window, channel=code, all_versions=all_versions
         )
         data = ctx.settle(esiid, start, end, rows, "operating_day")
         if fmt is Format.CSV:
@@ -168,7 +169,7 @@ async def read_intervals(
         return Rendered(render.intervals_json(header, data), render.JSON_MEDIA_TYPE)
 
     rows = await repository.aggregate_rows(
-        ctx.connection, role, window, channel=code, granularity=granularity
+        ctx.reader, role, window, channel=code, granularity=granularity
     )
     data = ctx.settle(esiid, start, end, rows, "bucket")
     totals = render.aggregates(granularity, data, window.lo, window.hi)
@@ -200,7 +201,7 @@ async def read_daily(
     check_versions(ctx.principal, versions)
     window = ctx.window(esiid, DataKind.DAILY, start, end)
     rows = await repository.daily_rows(
-        ctx.connection, ctx.principal.role, window, all_versions=versions is Versions.ALL
+        ctx.reader, ctx.principal.role, window, all_versions=versions is Versions.ALL
     )
     data = ctx.settle(esiid, start, end, rows, "read_date")
     if fmt is Format.CSV:
@@ -231,7 +232,7 @@ async def read_monthly(
     check_versions(ctx.principal, versions)
     window = ctx.window(esiid, DataKind.MONTHLY, start, end)
     rows = await repository.monthly_rows(
-        ctx.connection,
+        ctx.reader,
         ctx.principal.role,
         window,
         floor=floor,
@@ -256,7 +257,7 @@ async def read_premise(ctx: ReadContext, esiid: str) -> Rendered:
     window = ReadWindow(
         Viewer(ctx.principal, ctx.today).params(esiid), floor, ctx.today + timedelta(days=1)
     )
-    row = await repository.premise_row(ctx.connection, ctx.principal.role, window)
+    row = await repository.premise_row(ctx.reader, ctx.principal.role, window)
     if row is None:
         ctx.record(esiid, floor, ctx.today, 0, 404)
         raise not_found(esiid)
