@@ -6,15 +6,13 @@ so they take and return plain, picklable values and import nothing heavy.
 Why the expansion is here and not in SQL: PostgreSQL formats one record per row (ESI ID,
 revision, the 96 values joined by commas) at ~80k records/s, but expanding to one row per
 interval inside the query (``unnest ... WITH ORDINALITY`` plus per-row formatting) costs
-~1.5 µs per CSV line in the backend, ~7x slower than the C-level join below.
+~1.5 µs per CSV line in the backend, ~30x slower than the bytes templating below.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from dataclasses import dataclass
-from itertools import chain, repeat
 from pathlib import Path
 
 from meterhub_ftps_publisher.publishing.zipstream import ZipEntryWriter
@@ -53,69 +51,134 @@ def expand_interval_records(
     already ordered by ESI ID and channel. ``interval_times`` are the day's (start, end)
     labels in interval order (92, 96 or 100 of them).
     """
-    middles = [f"{start},{end}," for start, end in interval_times]
-    channel_tails = {
-        channel: {"A": f",A,{name}\n", "E": f",E,{name}\n", "-": f",,{name}\n"}
-        for channel, name in CHANNEL_NAMES.items()
-    }
-    expected = len(middles)
-    records = rows = esiids = skipped = csv_bytes = 0
-    last_esiid = None
-    pending: list[str] = [INTERVAL_HEADER]
-    pending_chars = len(INTERVAL_HEADER)
-    with open(zip_path, "wb") as out, open(records_path, encoding="ascii") as src:
+    expander = _Expander(usage_date, interval_times)
+    with open(zip_path, "wb") as out, open(records_path, "rb") as src:
         writer = ZipEntryWriter(out, entry_name)
+        pending: list[bytes] = [INTERVAL_HEADER.encode("ascii")]
+        pending_bytes = len(pending[0])
+        csv_bytes = 0
         for line in src:
-            esiid, channel, revision, count, values, statuses = line.rstrip("\n").split("\t")
-            kwh = values.split(",")
-            if int(count) != expected or len(kwh) != expected or len(statuses) != expected:
-                # ingest checks every record against its day; a mismatch here is a bug worth
-                # a log line, and must not block the REP's whole file.
-                log.error(
-                    "record %s channel %s has %s values for a %s-interval day; left out",
-                    esiid,
-                    channel,
-                    len(kwh),
-                    expected,
-                )
-                skipped += 1
+            body = expander.expand(line)
+            if body is None:
                 continue
-            tails = channel_tails.get(channel)
-            if tails is None or not set(statuses) <= tails.keys():
-                log.error("record %s has an unknown channel or status; left out", esiid)
-                skipped += 1
-                continue
-            prefix = f"{esiid},{usage_date},{revision},"
-            # Each line is prefix + times + value + tail. Joining "times, value, tail+prefix"
-            # triples (the next line's prefix rides on this line's tail) halves the pieces
-            # the C-level join walks through; the last line's tail carries no prefix.
-            first = statuses[0]
-            if statuses.count(first) == expected:
-                tail_iter: Iterator[str] = chain(
-                    repeat(tails[first] + prefix, expected - 1), (tails[first],)
+            pending.append(body)
+            pending_bytes += len(body)
+            if pending_bytes >= _FLUSH_CHARS:
+                writer.write(b"".join(pending))
+                csv_bytes += pending_bytes
+                pending, pending_bytes = [], 0
+        writer.write(b"".join(pending))
+        csv_bytes += pending_bytes
+        result = writer.close()
+    return BuiltFile(
+        expander.records,
+        expander.rows,
+        expander.esiids,
+        expander.skipped,
+        csv_bytes,
+        result.total_size,
+    )
+
+
+class _Expander:
+    """One COPY row (one record) -> its CSV lines, as bytes.
+
+    Every line is ``prefix + times + value + tail`` where only the prefix (ESI ID, day,
+    revision) depends on the record, only the times on the position and only the value on
+    both. Per record the work is two C calls, whatever the interval count: the values string
+    itself becomes the format template (each comma replaced by ``tail + prefix + %s``), and
+    ``%`` fills in the day's constant times tuple. That skips splitting the values into 96
+    objects, which alone cost about as much as the rest (measured ~37 ns per CSV line, against
+    ~190 ns for joining 3 pieces per line). bytes, not str: bytes ``%`` is ~2x faster and
+    nothing needs encoding.
+
+    A record with mixed statuses (estimated or missing intervals) has a tail per interval;
+    it takes a per-statuses template (cached) filled from the split values instead.
+    """
+
+    _MAX_TEMPLATES = 4096
+
+    def __init__(self, usage_date: str, interval_times: list[tuple[str, str]]) -> None:
+        self.usage_date = usage_date.encode("ascii")
+        self.times = [f"{start},{end},".encode("ascii") for start, end in interval_times]
+        self.times_tuple = tuple(self.times)
+        self.expected = len(self.times)
+        self.expected_text = str(self.expected).encode("ascii")
+        self.tails = {
+            channel.encode("ascii"): {
+                ord("A"): f",A,{name}\n".encode("ascii"),
+                ord("E"): f",E,{name}\n".encode("ascii"),
+                ord("-"): f",,{name}\n".encode("ascii"),
+            }
+            for channel, name in CHANNEL_NAMES.items()
+        }
+        self.templates: dict[tuple[bytes, bytes], bytes] = {}
+        self.records = self.rows = self.esiids = self.skipped = 0
+        self.last_esiid: bytes | None = None
+
+    def expand(self, line: bytes) -> bytes | None:
+        esiid, channel, revision, count, values, statuses = line[:-1].split(b"\t")
+        tails = self.tails.get(channel)
+        if count != self.expected_text or len(statuses) != self.expected or tails is None:
+            self._bad(esiid, channel, values)
+            return None
+        prefix = b"%s,%s,%s," % (esiid, self.usage_date, revision)
+        if b"%" in prefix:
+            # Never in real data (digits and dates), but it would break the templates.
+            prefix = prefix.replace(b"%", b"%%")
+        first = statuses[0]
+        try:
+            if statuses.count(first) == self.expected and first in tails:
+                tail = tails[first]
+                if b"%" in values:  # the same: numerics never hold one
+                    values = values.replace(b"%", b"%%")
+                body = (
+                    b"".join((prefix, b"%s", values.replace(b",", tail + prefix + b"%s"), tail))
+                    % self.times_tuple
                 )
             else:
-                joined = {status: tail + prefix for status, tail in tails.items()}
-                tail_iter = chain(map(joined.__getitem__, statuses[:-1]), (tails[statuses[-1]],))
-            body = "".join(chain.from_iterable(zip(middles, kwh, tail_iter, strict=True)))
-            pending.append(prefix)
-            pending.append(body)
-            pending_chars += len(prefix) + len(body)
-            records += 1
-            rows += expected
-            if esiid != last_esiid:
-                esiids += 1
-                last_esiid = esiid
-            if pending_chars >= _FLUSH_CHARS:
-                data = "".join(pending).encode("ascii")
-                csv_bytes += len(data)
-                writer.write(data)
-                pending, pending_chars = [], 0
-        data = "".join(pending).encode("ascii")
-        csv_bytes += len(data)
-        writer.write(data)
-        result = writer.close()
-    return BuiltFile(records, rows, esiids, skipped, csv_bytes, result.total_size)
+                template = self.templates.get((channel, statuses))
+                if template is None:
+                    if not set(statuses) <= tails.keys():
+                        self._bad(esiid, channel, values)
+                        return None
+                    template = self._template(channel, statuses)
+                body = template.replace(b"\x00", prefix) % tuple(values.split(b","))
+        except TypeError:
+            # The values are not one per interval: more or fewer arguments than slots.
+            self._bad(esiid, channel, values)
+            return None
+        self.records += 1
+        self.rows += self.expected
+        if esiid != self.last_esiid:
+            self.esiids += 1
+            self.last_esiid = esiid
+        return body
+
+    def _template(self, channel: bytes, statuses: bytes) -> bytes:
+        tails = self.tails[channel]
+        # NUL stands for the record's prefix; "%s" for its value.
+        template = b"".join(
+            b"\x00" + times.replace(b"%", b"%%") + b"%s" + tails[status]
+            for times, status in zip(self.times, statuses, strict=True)
+        )
+        if len(self.templates) >= self._MAX_TEMPLATES:
+            self.templates.clear()
+        self.templates[(channel, statuses)] = template
+        return template
+
+    def _bad(self, esiid: bytes, channel: bytes, values: bytes) -> None:
+        # ingest checks every record against its day; a mismatch here is a bug worth a log
+        # line, and must not block the REP's whole file.
+        log.error(
+            "record %s channel %s (%s values) does not fit a %s-interval day or has an "
+            "unknown channel or status; left out",
+            esiid.decode("ascii", "replace"),
+            channel.decode("ascii", "replace"),
+            values.count(b",") + 1,
+            self.expected,
+        )
+        self.skipped += 1
 
 
 def zip_csv_file(csv_path: str, zip_path: str, entry_name: str) -> BuiltFile:

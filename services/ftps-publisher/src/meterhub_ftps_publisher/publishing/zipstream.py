@@ -20,7 +20,9 @@ _fast_zlib: Any
 try:  # ISA-L when installed: same deflate format, several times faster.
     from isal import isal_zlib as _fast_zlib
 
-    _LEVEL = 2
+    # Level 1 (~1.9 GB/s) beats level 2 on these CSV files in both speed and size (measured
+    # 10.31 vs 10.34 MB for 97 MB of interval lines); level 3 is 5x slower for a larger file.
+    _LEVEL = 1
 except ImportError:  # pragma: no cover - depends on the environment
     _fast_zlib = None
     _LEVEL = 1
