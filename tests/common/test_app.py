@@ -127,3 +127,24 @@ async def test_me_requires_a_valid_token(
     assert bad_expired.json()["detail"] == "the bearer token has expired"
     assert ok.status_code == 200
     assert ok.json()["role"] == "rep" and ok.json()["client_id"] == "rep-one"
+
+
+def test_requests_are_traced_only_when_traces_are_exported(
+    settings: ServiceSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+    from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT", raising=False)
+    quiet = make_app(settings)
+    assert not getattr(quiet, "_is_instrumented_by_opentelemetry", False)
+
+    # Checked when the app is built; the providers (and their exporters) are set up once per
+    # process, so no exporter is started against this address.
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")
+    traced = make_app(settings)
+    try:
+        assert getattr(traced, "_is_instrumented_by_opentelemetry", False)
+    finally:
+        FastAPIInstrumentor.uninstrument_app(traced)
+        SQLAlchemyInstrumentor().uninstrument()

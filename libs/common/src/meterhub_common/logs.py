@@ -1,4 +1,5 @@
-"""JSON logs that carry the request id and the OpenTelemetry trace id on every line."""
+"""JSON logs that carry the request id on every line, and the OpenTelemetry trace id when
+requests are traced (an OTLP endpoint is configured, see telemetry)."""
 
 from __future__ import annotations
 

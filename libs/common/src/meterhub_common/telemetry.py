@@ -19,10 +19,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 _providers_installed = False
 
 
+def exporting() -> bool:
+    """Whether traces and metrics leave the process (an OTLP endpoint is configured)."""
+    return bool(os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"))
+
+
 def setup_telemetry(service: str) -> None:
     """Install global providers once per process.
 
-    Without an endpoint we still create spans (so logs carry trace ids) but export nothing.
+    Without an endpoint nothing is exported, so the per-request instrumentation below is not
+    installed either: its spans would be thrown away, and making them cost a one-day usage
+    read 0.6 of its 1.5 ms of CPU. Logs then carry the request id and no trace id.
     """
     global _providers_installed
     # Dashboards and SLO rules read the stable http.server.request.duration (seconds).
@@ -32,7 +39,7 @@ def setup_telemetry(service: str) -> None:
     resource = Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", service)})
     tracer_provider = TracerProvider(resource=resource)
     readers: list[MetricReader] = []
-    if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+    if exporting():
         from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
@@ -45,8 +52,12 @@ def setup_telemetry(service: str) -> None:
 
 
 def instrument_app(app: FastAPI) -> None:
+    if not exporting():
+        return
     FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz")
 
 
 def instrument_engine(engine: AsyncEngine) -> None:
+    if not exporting():
+        return
     SQLAlchemyInstrumentor().instrument(engine=engine.sync_engine)
