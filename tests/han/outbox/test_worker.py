@@ -213,6 +213,41 @@ async def test_while_rep_calls_are_served_the_worker_delivers_at_a_trickle(
             await task
 
 
+async def test_a_batch_claimed_before_a_burst_goes_out_at_the_busy_pace(
+    han: Any, ids: Any, worker_settings: HanSettings
+) -> None:
+    esiids = [await han.add_esiid() for _ in range(6)]
+    client = han.zeep()
+    mine = set()
+    for esiid in esiids:
+        answer = await client.ProvisionDevice(
+            EsiId=esiid, MacAddress=ids.mac(), InstallCode=ids.install_code()
+        )
+        mine.add(answer.RequestId)
+    settings = worker_settings.model_copy(
+        update={"outbox_busy_batch": 1, "outbox_busy_pause_seconds": 0.2}
+    )
+    headends = ScriptedHeadEnds()
+    busy = True
+    outbox = OutboxWorker(han.app.state.database, settings, headends, busy=lambda: busy)  # type: ignore[arg-type]
+
+    def delivered() -> int:
+        return sum(1 for c in headends.calls if c[2]["RequestId"] in mine)
+
+    # One full batch, as claimed by a pass that began while the endpoint was quiet.
+    task = asyncio.create_task(outbox.run_once(limit=64))
+    try:
+        await asyncio.sleep(0.3)
+        assert 1 <= delivered() <= 2  # one every 0.2 s while REP calls keep coming
+        busy = False
+        await asyncio.wait_for(task, timeout=5)
+        assert delivered() == 6
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 async def test_the_endpoint_counts_as_busy_only_under_bulk_calls(han: Any) -> None:
     soap = han.app.state.soap
     assert soap.busy() is False

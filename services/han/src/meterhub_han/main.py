@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 
@@ -23,6 +24,8 @@ from meterhub_han.soap.router import router as soap_router
 
 log = logging.getLogger(__name__)
 
+_GC_GEN0_THRESHOLD = 10_000
+
 
 def _tune_database(database: Database, settings: HanSettings) -> None:
     """The shared engine pings every connection it lends (three asyncpg round trips, more
@@ -38,6 +41,18 @@ def _tune_database(database: Database, settings: HanSettings) -> None:
     database.sessionmaker = async_sessionmaker(database.engine, expire_on_commit=False)
 
 
+def _freeze_startup_objects() -> None:
+    """Move everything alive after startup (modules, the compiled schemas, zeep's WSDL,
+    SQLAlchemy's metadata) out of the collector's reach: a full collection otherwise walks
+    all of them, 100-190 ms with the event loop stopped, which set the p99 of a burst of
+    SOAP calls. Each call leaves a few hundred objects in reference cycles (futures,
+    exceptions, ORM state) that only the collector frees; a larger gen0 threshold collects
+    them in fewer passes of a few milliseconds each instead of hundreds of tiny ones."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(_GC_GEN0_THRESHOLD, 20, 100)
+
+
 def create_app(settings: HanSettings | None = None) -> FastAPI:
     settings = settings or HanSettings()
 
@@ -45,6 +60,9 @@ def create_app(settings: HanSettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         headends: HeadEnds = app.state.headends
         worker_task: asyncio.Task[None] | None = None
+        if settings.outbox_enabled:
+            await headends.start()
+        _freeze_startup_objects()
         if settings.outbox_enabled:
             soap: SoapEndpoint = app.state.soap
             worker = OutboxWorker(app.state.database, settings, headends, busy=soap.busy)

@@ -55,6 +55,10 @@ def zeep_settings() -> zeep.Settings:
     )
 
 
+def _no_fetching(request: httpx.Request) -> httpx.Response:
+    raise httpx.ConnectError(f"no WSDL is fetched at run time: {request.url}", request=request)
+
+
 class HeadEnds:
     """One zeep client per TDSP over one pooled HTTP client."""
 
@@ -67,9 +71,19 @@ class HeadEnds:
         self._lock = asyncio.Lock()
 
     async def start(self) -> None:
+        """Parse the WSDL and build the HTTP client and every configured head-end's proxy.
+
+        All of it blocks (WSDL parsing, CA bundle loading, first imports of httpcore), so it
+        runs in a thread at startup rather than on the event loop at the first delivery,
+        which would stall the REP calls of the burst that caused it.
+        """
         async with self._lock:
             if self._document is None:
                 self._document = await asyncio.to_thread(self._load_document)
+            if self._http is None:
+                self._http, self._transport = await asyncio.to_thread(self._http_client)
+            for tdsp_duns in self._settings.headends:
+                self._proxy(tdsp_duns)
 
     def _load_document(self) -> Document:
         # The local file needs no network; a sync transport just reads it.
@@ -79,29 +93,29 @@ class HeadEnds:
             settings=zeep_settings(),
         )
 
-    def _http_client(self) -> httpx.AsyncClient:
-        if self._http is None:
-            verify: ssl.SSLContext | bool = True
-            if self._settings.headend_ca_file is not None:
-                verify = ssl.create_default_context(cafile=str(self._settings.headend_ca_file))
-            self._http = httpx.AsyncClient(
-                verify=verify,
-                timeout=self._settings.headend_timeout_seconds,
-                limits=httpx.Limits(max_connections=self._settings.outbox_concurrency * 2),
-            )
-            self._transport = AsyncTransport(  # type: ignore[no-untyped-call]
-                client=self._http, wsdl_client=httpx.Client()
-            )
-        return self._http
+    def _http_client(self) -> tuple[httpx.AsyncClient, AsyncTransport]:
+        verify: ssl.SSLContext | bool = True
+        if self._settings.headend_ca_file is not None:
+            verify = ssl.create_default_context(cafile=str(self._settings.headend_ca_file))
+        http = httpx.AsyncClient(
+            verify=verify,
+            timeout=self._settings.headend_timeout_seconds,
+            limits=httpx.Limits(max_connections=self._settings.outbox_concurrency * 2),
+        )
+        # zeep wants a sync client for fetching WSDLs; ours ships with the package, so that
+        # client refuses every request (and loads no CA bundle).
+        transport = AsyncTransport(  # type: ignore[no-untyped-call]
+            client=http, wsdl_client=httpx.Client(transport=httpx.MockTransport(_no_fetching))
+        )
+        return http, transport
 
     def _proxy(self, tdsp_duns: str) -> AsyncServiceProxy | None:
         proxy = self._proxies.get(tdsp_duns)
         if proxy is not None:
             return proxy
         address = self._settings.headends.get(tdsp_duns)
-        if address is None or self._document is None:
+        if address is None or self._document is None or self._transport is None:
             return None
-        self._http_client()
         credentials = self._settings.headend_auth.get(tdsp_duns)
         client = zeep.AsyncClient(  # type: ignore[no-untyped-call]
             self._document,
@@ -115,7 +129,8 @@ class HeadEnds:
         return proxy
 
     async def deliver(self, tdsp_duns: str, operation: str, payload: dict[str, Any]) -> Delivery:
-        await self.start()
+        if self._transport is None:
+            await self.start()
         proxy = self._proxy(tdsp_duns)
         if proxy is None:
             return Delivery(Result.RETRY, f"no head-end endpoint is configured for {tdsp_duns}")

@@ -59,6 +59,8 @@ class OutboxWorker:
         self._headends = headends
         self._wake = asyncio.Event()
         self._slots = asyncio.Semaphore(settings.outbox_concurrency)
+        self._pace = asyncio.Lock()
+        self._next_paced_start = 0.0
         self._last_purge = 0.0
 
     def wake(self) -> None:
@@ -114,12 +116,32 @@ class OutboxWorker:
             )
             await session.commit()
         if rows:
-            await asyncio.gather(*(self._deliver(row) for row in rows))
+            claimed_at = time.monotonic()
+            await asyncio.gather(*(self._deliver(row, claimed_at) for row in rows))
         return len(rows)
 
-    async def _deliver(self, row: OutboxRow) -> None:
+    async def _give_way(self, claimed_at: float) -> None:
+        """A full batch claimed while the endpoint was quiet may meet the start of a burst
+        (the first accepted call's NOTIFY wakes the worker before the burst counts as busy):
+        its rows not yet sent then go out at the busy pace instead of all at once, each
+        delivery bringing its status reports back into this event loop. Pacing ends at half
+        the lease, so no other worker takes a row this one still holds."""
+        if self._busy is None:
+            return
+        interval = self._settings.outbox_busy_pause_seconds / self._settings.outbox_busy_batch
+        deadline = claimed_at + self._settings.outbox_lease_seconds / 2
+        while self._busy() and time.monotonic() < deadline:
+            async with self._pace:
+                now = time.monotonic()
+                if now >= self._next_paced_start:
+                    self._next_paced_start = now + interval
+                    return
+                await asyncio.sleep(min(self._next_paced_start, deadline) - now)
+
+    async def _deliver(self, row: OutboxRow, claimed_at: float) -> None:
         # The slot also covers recording, which bounds the database connections in use.
         async with self._slots:
+            await self._give_way(claimed_at)
             delivery = await self._headends.deliver(row.tdsp_duns, row.operation, row.payload)
             try:
                 await self._record(row, delivery)
