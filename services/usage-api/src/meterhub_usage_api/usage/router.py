@@ -3,10 +3,14 @@ premise and meter data."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable, Coroutine
 from datetime import date
+from enum import Enum
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi.routing import APIRoute
 
 from meterhub_usage_api.openapi import BEARER_SECURITY, READ_ERRORS, error_responses, ok_headers
 from meterhub_usage_api.security import caller
@@ -155,30 +159,66 @@ def _reply(rendered: service.Rendered) -> Response:
     return Response(content=rendered.body, media_type=rendered.media_type)
 
 
-@router.get(
-    "/{esiid}/intervals",
-    summary="15-minute interval usage of one ESI ID",
-    description=(
-        "Intervals of the operating days `start`..`end` (inclusive, at most 40 days; longer "
-        "reads are ad-hoc reports, `POST /v1/reports`), by day, each with its start and end "
-        "instant (ISO 8601 with the Central offset in force), exact kWh (a decimal string), "
-        "status A/E (null with kWh null when missing) and the record's revision time. "
-        "`granularity=hour|day|month` returns sums computed in the database with the count "
-        "of estimated and missing intervals. `Accept: text/csv` gives SMT's interval CSV "
-        "layout, `Accept: application/atom+xml` Green Button (ESPI) XML. Days outside what the "
-        "caller may read are left out; an ESI ID the caller may not read in the range at all "
-        "answers 404 exactly like an unknown one."
-    ),
-    response_class=Response,
-    responses=_ok(
-        IntervalsResponse,
-        "intervals by day, or totals",
-        _INTERVAL_CSV_EXAMPLE,
-        atom=True,
-        json_example=_INTERVALS_JSON_EXAMPLE,
-    ),
-    openapi_extra=BEARER_SECURITY,
-)
+_PLAIN_ESIID = re.compile(r"[A-Za-z0-9]{1,64}")
+_PLAIN_DATE = re.compile(rb"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_PLAIN_CHOICES: dict[bytes, tuple[str, dict[bytes, Enum]]] = {
+    b"channel": ("channel", {m.value.encode(): m for m in Channel}),
+    b"versions": ("versions", {m.value.encode(): m for m in Versions}),
+    b"granularity": ("granularity", {m.value.encode(): m for m in Granularity}),
+}
+
+
+def _plain_interval_query(request: Request) -> dict[str, Any] | None:
+    """The read's parameters when the request is in the plain form FastAPI would take as is;
+    None for anything else (percent-escapes, repeats, another date form, a bad value), which
+    then goes through FastAPI's own parsing and its 422s."""
+    esiid = request.path_params.get("esiid")
+    if not isinstance(esiid, str) or _PLAIN_ESIID.fullmatch(esiid) is None:
+        return None
+    raw: bytes = request.scope["query_string"]
+    if b"%" in raw or b"+" in raw:
+        return None
+    query: dict[str, Any] = {"esiid": esiid}
+    for pair in raw.split(b"&"):
+        name, _, value = pair.partition(b"=")
+        if name in (b"start", b"end"):
+            key = name.decode()
+            if key in query or _PLAIN_DATE.fullmatch(value) is None:
+                return None
+            try:
+                query[key] = date.fromisoformat(value.decode())
+            except ValueError:
+                return None
+        elif name in _PLAIN_CHOICES:
+            key, members = _PLAIN_CHOICES[name]
+            member = members.get(value)
+            if key in query or member is None:
+                return None
+            query[key] = member
+        # Other names are not parameters of this route; FastAPI ignores them too.
+    if "start" not in query or "end" not in query:
+        return None
+    return query
+
+
+class _PlainIntervalsRoute(APIRoute):
+    """GET intervals, the hot read: a plain request skips FastAPI's parameter solving (a
+    sixth of the API's CPU on a one-day read) and calls the same endpoint with the same
+    values FastAPI would have passed; every other request takes the full route."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        solved = super().get_route_handler()
+
+        async def handler(request: Request) -> Response:
+            query = _plain_interval_query(request)
+            if query is None:
+                return await solved(request)
+            # The caller first, as FastAPI solves the dependency before the parameters.
+            return await get_intervals(request, await _context(request), **query)
+
+        return handler
+
+
 async def get_intervals(
     request: Request,
     ctx: Context,
@@ -202,9 +242,40 @@ async def get_intervals(
         granularity=granularity,
         fmt=fmt,
         max_days=_settings(request).sync_read_max_days,
-        self_href=str(request.url),
+        # Only Green Button links to itself; building the URL costs every other read.
+        self_href=str(request.url) if fmt is Format.ATOM else "",
     )
     return _reply(rendered)
+
+
+# Registered by hand for the route class (the decorator cannot name one).
+router.add_api_route(
+    "/{esiid}/intervals",
+    get_intervals,
+    methods=["GET"],
+    summary="15-minute interval usage of one ESI ID",
+    description=(
+        "Intervals of the operating days `start`..`end` (inclusive, at most 40 days; longer "
+        "reads are ad-hoc reports, `POST /v1/reports`), by day, each with its start and end "
+        "instant (ISO 8601 with the Central offset in force), exact kWh (a decimal string), "
+        "status A/E (null with kWh null when missing) and the record's revision time. "
+        "`granularity=hour|day|month` returns sums computed in the database with the count "
+        "of estimated and missing intervals. `Accept: text/csv` gives SMT's interval CSV "
+        "layout, `Accept: application/atom+xml` Green Button (ESPI) XML. Days outside what the "
+        "caller may read are left out; an ESI ID the caller may not read in the range at all "
+        "answers 404 exactly like an unknown one."
+    ),
+    response_class=Response,
+    responses=_ok(
+        IntervalsResponse,
+        "intervals by day, or totals",
+        _INTERVAL_CSV_EXAMPLE,
+        atom=True,
+        json_example=_INTERVALS_JSON_EXAMPLE,
+    ),
+    openapi_extra=BEARER_SECURITY,
+    route_class_override=_PlainIntervalsRoute,
+)
 
 
 _DAILY_CSV_EXAMPLE = (
