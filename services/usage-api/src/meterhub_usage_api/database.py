@@ -19,7 +19,7 @@ from typing import Any
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from meterhub_common.db import Database
+from meterhub_common.db import Database, async_url, libpq_url
 
 # ":name" but not the second colon of a "::type" cast.
 _NAMED = re.compile(r"(?<![:\w]):([a-z_][a-z0-9_]*)")
@@ -82,24 +82,57 @@ async def fetch(
     return rows
 
 
+async def _keep_session(connection: asyncpg.Connection) -> None:
+    """The pool's reset on release: reads leave no session state behind (single autocommitted
+    statements; asyncpg itself rolls back a transaction left open), so asyncpg's default reset
+    query would only be a second round trip per read."""
+
+
 class Reader:
     """Runs the usage reads: one statement each, on a pooled connection held for that round
-    trip only, at most ``limit`` at once.
+    trip only.
 
-    A connection kept while the response was rendered and sent made 32 concurrent readers
-    hold 32 connections. Even per statement, a burst of requests reaches the pool together,
-    and beyond its size the pool opens overflow connections and closes them again on return
-    (a backend fork each, a third of PostgreSQL's CPU in the benchmark); the semaphore makes
-    a burst wait for a pooled connection instead.
+    Its own asyncpg pool (opened by ``start``, in the lifespan): a checkout through
+    SQLAlchemy's pool costs three greenlet switches per read. A burst beyond ``size`` waits
+    for a free connection; SQLAlchemy's overflow would open a connection per excess request
+    and close it again on return, a backend fork each. Without ``start`` (or with the app
+    bound to one connection, as tests do) reads take the engine's pool, ``size`` at once.
     """
 
-    def __init__(self, database: Database, limit: int) -> None:
+    def __init__(self, database: Database, url: str, size: int) -> None:
         self._database = database
-        self._slots = asyncio.Semaphore(limit)
+        self._url = libpq_url(async_url(url))
+        self._size = size
+        self._slots = asyncio.Semaphore(size)
+        self._pool: asyncpg.Pool | None = None
+
+    async def start(self) -> None:
+        if self._pool is not None or isinstance(
+            self._database.sessionmaker.kw.get("bind"), AsyncConnection
+        ):
+            return
+        # min_size 0: no connection at start, so a database that is down makes the readiness
+        # probe fail rather than the process.
+        self._pool = await asyncpg.create_pool(
+            self._url, min_size=0, max_size=self._size, reset=_keep_session
+        )
+
+    async def stop(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
 
     async def fetch(self, sql: str, params: Mapping[str, Any]) -> list[asyncpg.Record]:
-        async with self._slots, read_connection(self._database) as connection:
-            return await fetch(connection, sql, params)
+        pool = self._pool
+        if pool is None:
+            async with self._slots, read_connection(self._database) as connection:
+                return await fetch(connection, sql, params)
+        statement = compile_named(sql)
+        async with pool.acquire() as connection:
+            rows: list[asyncpg.Record] = await connection.fetch(
+                statement.sql, *statement.args(params)
+            )
+        return rows
 
 
 async def copy_records(

@@ -1,6 +1,7 @@
 """The usage-api service: ``uvicorn --factory meterhub_usage_api.main:create_app``.
 
-Background work started in the lifespan: the read-audit writer (a flush every second).
+Started in the lifespan: the usage reads' connection pool and the read-audit writer (a flush
+every second).
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ def _second_half_routers() -> list[APIRouter]:
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     audit: AuditWriter = app.state.audit
+    reader: Reader = app.state.reader
+    await reader.start()
     audit.start()
     # Agreements, ad-hoc reports, on-demand reads: their background work (each honours its
     # own start_* setting).
@@ -57,6 +60,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         for part in reversed(background):
             await part.stop()
         await audit.stop()
+        await reader.stop()
 
 
 def create_app(
@@ -83,7 +87,9 @@ def create_app(
         flush_interval=settings.audit_flush_interval_seconds,
         max_pending=settings.audit_max_pending,
     )
-    app.state.reader = Reader(app.state.database, settings.database_pool_size)
+    app.state.reader = Reader(
+        app.state.database, settings.database_url, settings.database_pool_size
+    )
     app.state.rate_limiter = RateLimiter.from_figures(
         rate=settings.rate_limit_per_second,
         burst=settings.rate_limit_burst,
