@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
+import httpx
+import pytest
 from meterhub_headend_sim.app import create_app as create_sim_app
 from meterhub_headend_sim.config import Mode, SimConfig
 
@@ -66,3 +69,27 @@ async def test_answers_are_classified(common_settings: dict[str, object], serve:
         assert unknown.result is Result.RETRY and "no head-end endpoint" in (unknown.detail or "")
     finally:
         await headends.aclose()
+
+
+async def test_start_builds_every_configured_head_end_and_fetches_no_wsdl(
+    common_settings: dict[str, object],
+) -> None:
+    settings = HanSettings(
+        **common_settings,  # type: ignore[arg-type]
+        headends={TDSP: "https://head-end.invalid/soap", OTHER: "https://other.invalid/soap"},
+    )
+    headends = HeadEnds(settings)
+    try:
+        await headends.start()
+        assert set(headends._proxies) == {TDSP, OTHER}
+        assert headends._transport is not None
+        with pytest.raises(httpx.ConnectError, match="no WSDL is fetched"):
+            headends._transport.wsdl_client.get("https://head-end.invalid/soap?wsdl")
+    finally:
+        await headends.aclose()
+
+
+def test_a_missing_sniffio_is_looked_up_once() -> None:
+    # httpcore imports it on every request; a recorded absence keeps that from searching
+    # sys.path each time (and an installed sniffio is left alone).
+    assert "sniffio" in sys.modules

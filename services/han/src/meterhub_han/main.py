@@ -53,6 +53,19 @@ def _freeze_startup_objects() -> None:
     gc.set_threshold(_GC_GEN0_THRESHOLD, 20, 100)
 
 
+async def _open_pool(database: Database, size: int) -> None:
+    """Open the pool's connections before serving: opening one (TLS negotiation, startup
+    queries) runs on the event loop, and a first burst that grows the pool from a few
+    connections to ``size`` otherwise stalls its own first calls by a few hundred ms. A
+    database that is down now only delays this; readiness reports it."""
+    try:
+        async with contextlib.AsyncExitStack() as held:
+            for _ in range(size):
+                await held.enter_async_context(database.engine.connect())
+    except Exception as exc:
+        log.warning("could not open the database pool at startup (%s); opening on demand", exc)
+
+
 def create_app(settings: HanSettings | None = None) -> FastAPI:
     settings = settings or HanSettings()
 
@@ -62,6 +75,7 @@ def create_app(settings: HanSettings | None = None) -> FastAPI:
         worker_task: asyncio.Task[None] | None = None
         if settings.outbox_enabled:
             await headends.start()
+        await _open_pool(app.state.database, settings.database_pool_size)
         _freeze_startup_objects()
         if settings.outbox_enabled:
             soap: SoapEndpoint = app.state.soap
