@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import io
+import os
 import shutil
 import sys
 import time
@@ -28,6 +30,7 @@ from ftplib import FTP_TLS
 from pathlib import Path
 
 import asyncpg
+import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 DAY = date(2026, 11, 10)
@@ -36,6 +39,64 @@ PASSWORD = "bench password 0123"
 
 def row(what: str, size: str, seconds: float, rate: str) -> None:
     print(f"{what:<48} {size:>16} {seconds:>10.2f} s {rate:>16}", flush=True)
+
+
+class CpuMeter:
+    """CPU seconds by kind of process: the machine is shared, so wall time alone misleads.
+
+    publisher = this process (event loop, COPY receive, gpg plumbing); workers = its process
+    pool; gpg = every gpg child, reaped or not, of either (reaped children are counted in
+    their parent's children times); postgres = the bench cluster's postmaster and all its
+    backends, parallel workers included; machine = everything, for the load of others.
+    """
+
+    def __init__(self, data_dir: Path, gnupg_home: Path) -> None:
+        self._postmaster = int((data_dir / "postmaster.pid").read_text().split()[0])
+        self._home = str(gnupg_home)
+
+    def sample(self) -> dict[str, float]:
+        machine = psutil.cpu_times()
+        used = {"publisher": 0.0, "workers": 0.0, "gpg": 0.0, "postgres": 0.0}
+        used["machine"] = machine.user + machine.system + machine.nice + machine.softirq
+        me = psutil.Process()
+        own = me.cpu_times()
+        used["publisher"] = own.user + own.system
+        used["gpg"] = own.children_user + own.children_system
+        for child in me.children(recursive=True):
+            with contextlib.suppress(psutil.NoSuchProcess):
+                times = child.cpu_times()
+                kind = "gpg" if child.name().startswith("gpg") else "workers"
+                used[kind] += times.user + times.system
+                # A worker's reaped children are its gpg processes.
+                used["gpg"] += times.children_user + times.children_system
+        for proc in psutil.process_iter(["name", "cmdline"]):
+            with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+                if proc.info["name"] == "gpg-agent" and self._home in " ".join(
+                    proc.info["cmdline"] or ()
+                ):
+                    times = proc.cpu_times()
+                    used["gpg"] += times.user + times.system
+        with contextlib.suppress(psutil.NoSuchProcess):
+            postmaster = psutil.Process(self._postmaster)
+            times = postmaster.cpu_times()
+            used["postgres"] += (
+                times.user + times.system + times.children_user + times.children_system
+            )
+            for backend in postmaster.children():
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    times = backend.cpu_times()
+                    used["postgres"] += times.user + times.system
+        return used
+
+
+def cpu_rows(before: dict[str, float], after: dict[str, float], records: int) -> None:
+    spent = {k: after[k] - before[k] for k in before}
+    machine = spent.pop("machine")
+    ours = sum(spent.values())
+    for kind, seconds in spent.items():
+        row(f"  CPU {kind}", f"{seconds / records * 1e6:.2f} us/rec", seconds, "")
+    row("  CPU all of the above", f"{ours / records * 1e6:.2f} us/rec", ours, "")
+    row("  CPU others on the machine", "", max(machine - ours, 0.0), f"{os.cpu_count()} cores")
 
 
 async def seed(
@@ -193,9 +254,15 @@ async def main() -> int:
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         publisher = app.state.publisher
+        meter = CpuMeter(cluster.data_dir, work / "g")
+        # The pool's worker processes start lazily: start them before measuring, as a
+        # running service has them.
+        await publisher.warm_up()
+        cpu_before = meter.sample()
         started = time.perf_counter()
         report = await publisher.run_until_idle()
         elapsed = time.perf_counter() - started
+        cpu_after = meter.sample()
         files = len(report.files)
         total = report.bytes_written
         rows = sum(f.record_count for f in report.files)
@@ -212,6 +279,7 @@ async def main() -> int:
             elapsed,
             f"{rows / elapsed / 1e6:.1f} M lines/s",
         )
+        cpu_rows(cpu_before, cpu_after, records)
         assert files == len(reps), f"expected {len(reps)} files, got {files}"
 
         target = next(f for f in report.files if f.rep_duns == reps[0])

@@ -24,11 +24,13 @@ import secrets
 import shutil
 import subprocess
 import tempfile
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, NoReturn
+from types import SimpleNamespace
+from typing import IO, Any, Literal, NoReturn
 
 import gnupg
 
@@ -407,6 +409,54 @@ class Keyring:
             if result.ok and result.returncode == 0:
                 return
             self._raise_encrypt_failure(result, statuses, recipient, signer)
+
+    @contextlib.contextmanager
+    def encrypt_stream(self, recipient_fpr: str, dst_path: Path | str) -> Iterator[IO[bytes]]:
+        """Encrypt everything written to the yielded pipe to one pinned recipient, ASCII-armored,
+        into ``dst_path``, which appears complete or not at all (only if the block ends without
+        an exception and gpg succeeded).
+
+        For data made on the fly (the publisher's zips): no temporary plaintext file, and gpg
+        encrypts while the data is still being made. gpg cannot tell piped input is already
+        compressed, so its compression is turned off: otherwise it deflates the zip again, for
+        6x the CPU and nothing gained.
+        """
+        recipient = normalize_fingerprint(recipient_fpr)
+        with self._atomic_output(Path(dst_path)) as tmp:
+            command = [
+                self._gpg_binary, "--status-fd", "2", "--no-tty", "--no-verbose", "--batch",
+                "--homedir", str(self.home), *_GPG_OPTIONS, "--compress-algo", "none",
+                "--armor", "--recipient", recipient, "--output", str(tmp), "--encrypt",
+            ]  # fmt: skip
+            proc = subprocess.Popen(
+                command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            )
+            assert proc.stdin is not None and proc.stderr is not None
+            errors = proc.stderr
+            stderr: list[bytes] = []
+            reader = threading.Thread(target=lambda: stderr.append(errors.read()), daemon=True)
+            reader.start()
+            try:
+                try:
+                    yield proc.stdin
+                finally:
+                    with contextlib.suppress(BrokenPipeError):
+                        proc.stdin.close()
+            except BrokenPipeError:
+                # gpg stopped reading (a bad key, say): its status says why, below.
+                pass
+            except BaseException:
+                proc.kill()
+                raise
+            finally:
+                returncode = proc.wait()
+                reader.join()
+            result = SimpleNamespace(
+                stderr=b"".join(stderr).decode("utf-8", "replace"), returncode=returncode
+            )
+            statuses = _statuses(result)
+            if returncode != 0 or not _values(statuses, "END_ENCRYPTION"):
+                self._raise_encrypt_failure(result, statuses, recipient, None)
 
     @classmethod
     def _raise_encrypt_failure(

@@ -89,6 +89,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     )
     publisher = Publisher(
         pool,
+        dsn,
         folders,
         app.state.key_vault,
         executor=executor,

@@ -67,6 +67,11 @@ class KeyVault:
                 await self.keyring.aimport_keys(key.armored)
             self._imported.add(key.fingerprint)
 
+    async def prepare(self, key: UsableKey) -> Path:
+        """Import the key if needed; the GnuPG home a worker process encrypts to it from."""
+        await self._ensure(key)
+        return self.keyring.home
+
     async def encrypt_file(self, src: Path, dst: Path, key: UsableKey) -> None:
         """ASCII-armored, to exactly this key; ``dst`` appears complete or not at all."""
         await self._ensure(key)

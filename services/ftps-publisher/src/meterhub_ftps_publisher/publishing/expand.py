@@ -1,7 +1,13 @@
-"""Turning the records PostgreSQL streams out into the zipped CSV files REPs receive.
+"""Turning the records PostgreSQL streams out into the zipped, encrypted CSV files REPs receive.
 
 These functions run in worker processes (they are CPU-bound: a big REP's day is ~10M lines),
-so they take and return plain, picklable values and import nothing heavy.
+so they take and return plain, picklable values.
+
+An interval file is one pipeline per REP and day, with no intermediate file: the worker
+streams the records from PostgreSQL (COPY, on its own connection), expands them into CSV
+lines, deflates them into the zip and writes the zip into gpg's stdin; gpg encrypts and
+armors into the REP's folder under a hidden name. The backend, the worker and gpg run at
+once, so two files in flight keep two cores busy.
 
 Why the expansion is here and not in SQL: PostgreSQL formats one record per row (ESI ID,
 revision, the 96 values joined by commas) at ~80k records/s, but expanding to one row per
@@ -11,10 +17,23 @@ interval inside the query (``unnest ... WITH ORDINALITY`` plus per-row formattin
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import time
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
+from typing import IO
+from uuid import UUID
 
+import asyncpg
+
+from meterhub_common.pgp import Keyring
+from meterhub_ftps_publisher.publishing.repository import (
+    COPY_SERVER_SETTINGS,
+    INTERVAL_RECORDS_SQL,
+)
 from meterhub_ftps_publisher.publishing.zipstream import ZipEntryWriter
 
 log = logging.getLogger(__name__)
@@ -37,47 +56,100 @@ class BuiltFile:
     zip_bytes: int
 
 
-def expand_interval_records(
-    records_path: str,
-    zip_path: str,
-    entry_name: str,
-    usage_date: str,
-    interval_times: list[tuple[str, str]],
-) -> BuiltFile:
-    """Write the SMT interval CSV for the records in ``records_path`` into a new zip.
+@dataclass(frozen=True, slots=True)
+class IntervalFileSpec:
+    """Everything a worker needs to build one REP's interval file (picklable)."""
 
-    ``records_path`` holds PostgreSQL COPY text rows: esiid, channel, revision (formatted),
-    interval_count, values joined by ',' (NULL as empty), statuses (one character each),
-    already ordered by ESI ID and channel. ``interval_times`` are the day's (start, end)
-    labels in interval order (92, 96 or 100 of them).
+    dsn: str
+    rep_duns: str
+    day: date
+    file_ids: list[UUID] | None  # None: every current record of the day
+    usage_date: str  # MM/DD/YYYY
+    interval_times: list[tuple[str, str]]  # (start, end) labels, 92, 96 or 100 of them
+    entry_name: str
+    gnupg_home: str
+    recipient: str  # fingerprint of the REP's key, already in the keyring
+    output: str  # hidden temporary path in the REP's folder
+
+
+_keyrings: dict[str, Keyring] = {}
+
+
+def build_interval_file(spec: IntervalFileSpec) -> BuiltFile:
+    """Write the REP's encrypted interval file to ``spec.output``.
+
+    With no records (the REP was REP of record for none of them) the file is still written;
+    the caller discards it.
     """
-    expander = _Expander(usage_date, interval_times)
-    with open(zip_path, "wb") as out, open(records_path, "rb") as src:
-        writer = ZipEntryWriter(out, entry_name)
-        pending: list[bytes] = [INTERVAL_HEADER.encode("ascii")]
-        pending_bytes = len(pending[0])
-        csv_bytes = 0
-        for line in src:
-            body = expander.expand(line)
-            if body is None:
-                continue
-            pending.append(body)
-            pending_bytes += len(body)
-            if pending_bytes >= _FLUSH_CHARS:
-                writer.write(b"".join(pending))
-                csv_bytes += pending_bytes
-                pending, pending_bytes = [], 0
-        writer.write(b"".join(pending))
-        csv_bytes += pending_bytes
-        result = writer.close()
+    keyring = _keyrings.get(spec.gnupg_home)
+    if keyring is None:
+        keyring = _keyrings[spec.gnupg_home] = Keyring(spec.gnupg_home)
+    expander = _Expander(spec.usage_date, spec.interval_times)
+    with keyring.encrypt_stream(spec.recipient, spec.output) as gpg_input:
+        sink = _CsvSink(gpg_input, spec.entry_name)
+        asyncio.run(_stream_records(spec, expander, sink))
+        csv_bytes, zip_bytes = sink.close()
     return BuiltFile(
-        expander.records,
-        expander.rows,
-        expander.esiids,
-        expander.skipped,
-        csv_bytes,
-        result.total_size,
+        expander.records, expander.rows, expander.esiids, expander.skipped, csv_bytes, zip_bytes
     )
+
+
+async def _stream_records(spec: IntervalFileSpec, expander: _Expander, sink: _CsvSink) -> None:
+    conn = await asyncpg.connect(spec.dsn, server_settings=COPY_SERVER_SETTINGS)
+    rest = b""
+
+    async def consume(chunk: bytes) -> None:
+        # COPY data arrives in chunks that split rows anywhere.
+        nonlocal rest
+        lines = (rest + chunk).split(b"\n")
+        rest = lines.pop()
+        expand = expander.expand
+        add = sink.add
+        for line in lines:
+            body = expand(line)
+            if body is not None:
+                add(body)
+
+    try:
+        await conn.copy_from_query(
+            INTERVAL_RECORDS_SQL,
+            spec.rep_duns,
+            spec.day,
+            spec.file_ids,
+            output=consume,
+            format="text",
+        )
+    finally:
+        await conn.close()
+    if rest:
+        raise RuntimeError("COPY output ended in the middle of a row")
+
+
+class _CsvSink:
+    """CSV bytes -> zip entry, written to ``out`` in blocks of a few MB (deflate and gpg do
+    best with big writes)."""
+
+    def __init__(self, out: IO[bytes], entry_name: str) -> None:
+        self._writer = ZipEntryWriter(out, entry_name)  # type: ignore[arg-type]
+        header = INTERVAL_HEADER.encode("ascii")
+        self._pending: list[bytes] = [header]
+        self._pending_bytes = len(header)
+        self.csv_bytes = 0
+
+    def add(self, data: bytes) -> None:
+        self._pending.append(data)
+        self._pending_bytes += len(data)
+        if self._pending_bytes >= _FLUSH_CHARS:
+            self._flush()
+
+    def _flush(self) -> None:
+        self._writer.write(b"".join(self._pending))
+        self.csv_bytes += self._pending_bytes
+        self._pending, self._pending_bytes = [], 0
+
+    def close(self) -> tuple[int, int]:
+        self._flush()
+        return self.csv_bytes, self._writer.close().total_size
 
 
 class _Expander:
@@ -117,7 +189,8 @@ class _Expander:
         self.last_esiid: bytes | None = None
 
     def expand(self, line: bytes) -> bytes | None:
-        esiid, channel, revision, count, values, statuses = line[:-1].split(b"\t")
+        """The CSV lines of one COPY row (without its newline); None if it is left out."""
+        esiid, channel, revision, count, values, statuses = line.split(b"\t")
         tails = self.tails.get(channel)
         if count != self.expected_text or len(statuses) != self.expected or tails is None:
             self._bad(esiid, channel, values)
@@ -218,6 +291,11 @@ def zip_any_file(src_path: str, zip_path: str, entry_name: str) -> int:
         while chunk := src.read(_FLUSH_CHARS):
             writer.write(chunk)
         return writer.close().total_size
+
+
+def worker_ready(delay: float) -> int:
+    time.sleep(delay)
+    return os.getpid()
 
 
 def remove_quietly(*paths: str | Path) -> None:

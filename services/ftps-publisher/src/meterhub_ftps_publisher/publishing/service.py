@@ -30,8 +30,10 @@ from meterhub_ftps_publisher.keys.service import KeyVault, UsableKey
 from meterhub_ftps_publisher.publishing import repository as repo
 from meterhub_ftps_publisher.publishing.expand import (
     BuiltFile,
-    expand_interval_records,
+    IntervalFileSpec,
+    build_interval_file,
     remove_quietly,
+    worker_ready,
     zip_csv_file,
 )
 from meterhub_ftps_publisher.publishing.folders import RepFolders, usage_file_stem
@@ -106,6 +108,7 @@ class Publisher:
     def __init__(
         self,
         pool: asyncpg.Pool,
+        dsn: str,
         folders: RepFolders,
         vault: KeyVault,
         *,
@@ -117,6 +120,7 @@ class Publisher:
         deadline: time,
     ) -> None:
         self.pool = pool
+        self.dsn = dsn  # worker processes stream interval records on their own connections
         self.folders = folders
         self.vault = vault
         self.executor = executor
@@ -134,6 +138,13 @@ class Publisher:
             return await asyncio.to_thread(fn, *args)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, functools.partial(fn, *args))
+
+    async def warm_up(self) -> None:
+        """Start every worker process now (the pool spawns them lazily, one per busy
+        submission), so the first files do not pay for interpreter start and imports."""
+        if self.executor is None:
+            return
+        await asyncio.gather(*(self._in_worker(worker_ready, 0.2) for _ in range(self.workers)))
 
     # -- runs --------------------------------------------------------------------------------
 
@@ -253,52 +264,31 @@ class Publisher:
         """Build one file; None when the REP has no records for it (not REP of record)."""
         seq = job.last_event_id or 0
         stem = usage_file_stem(job.kind, job.supplemental, job.rep_duns, job.day, job.stamp, seq)
-        records = self.folders.work_path(".tsv" if job.kind == "interval" else ".csv")
-        zipped = self.folders.work_path(".zip")
+        final_name = f"{stem}.zip.asc"
+        final = self.folders.folder(job.rep_duns) / final_name
+        tmp = self.folders.temp_path(job.rep_duns, final_name)
         started = time_module.perf_counter()
         try:
-            async with self.pool.acquire() as conn:
-                if job.kind == "interval":
-                    await repo.copy_interval_records(
-                        conn, job.rep_duns, job.day, job.file_ids, records
-                    )
-                else:
-                    await repo.copy_daily_reads(conn, job.rep_duns, job.day, job.file_ids, records)
-            copied = time_module.perf_counter()
-            built: BuiltFile
-            if job.kind == "interval":
-                times = [(iv.start.strftime("%H:%M"), iv.label) for iv in intervals(job.day)]
-                built = await self._in_worker(
-                    expand_interval_records,
-                    str(records),
-                    str(zipped),
-                    f"{stem}.csv",
-                    f"{job.day:%m/%d/%Y}",
-                    times,
-                )
-            else:
-                built = await self._in_worker(
-                    zip_csv_file, str(records), str(zipped), f"{stem}.csv"
-                )
+            built = await (
+                self._build_interval(job, key, stem, tmp)
+                if job.kind == "interval"
+                else self._build_daily(job, key, stem, tmp)
+            )
             if built.records == 0:
                 return None
-            zipped_at = time_module.perf_counter()
-            final_name = f"{stem}.zip.asc"
-            final = self.folders.folder(job.rep_duns) / final_name
-            tmp = self.folders.temp_path(job.rep_duns, final_name)
-            await self.vault.encrypt_file(zipped, tmp, key)
+            built_at = time_module.perf_counter()
             await asyncio.to_thread(self.folders.place, tmp, final, self.before_rename)
             size = final.stat().st_size
             log.info(
-                "placed %s: %d lines; copy %.2fs, zip %.2fs, encrypt+place %.2fs",
+                "placed %s: %d lines, %d MB of CSV; build %.2fs, place %.2fs",
                 final_name,
                 built.rows,
-                copied - started,
-                zipped_at - copied,
-                time_module.perf_counter() - zipped_at,
+                built.csv_bytes >> 20,
+                built_at - started,
+                time_module.perf_counter() - built_at,
             )
         finally:
-            await asyncio.to_thread(remove_quietly, records, zipped)
+            await asyncio.to_thread(remove_quietly, tmp)
         return repo.PublishedRow(
             rep_duns=job.rep_duns,
             file_name=final_name,
@@ -313,3 +303,34 @@ class Publisher:
             last_event_id=job.last_event_id,
             placed_at=datetime.now(UTC),
         )
+
+    async def _build_interval(self, job: Job, key: UsableKey, stem: str, tmp: Path) -> BuiltFile:
+        # One pipeline in a worker process: COPY -> CSV lines -> zip -> gpg -> tmp.
+        home = await self.vault.prepare(key)
+        spec = IntervalFileSpec(
+            dsn=self.dsn,
+            rep_duns=job.rep_duns,
+            day=job.day,
+            file_ids=job.file_ids,
+            usage_date=f"{job.day:%m/%d/%Y}",
+            interval_times=[(iv.start.strftime("%H:%M"), iv.label) for iv in intervals(job.day)],
+            entry_name=f"{stem}.csv",
+            gnupg_home=str(home),
+            recipient=key.fingerprint,
+            output=str(tmp),
+        )
+        return await self._in_worker(build_interval_file, spec)
+
+    async def _build_daily(self, job: Job, key: UsableKey, stem: str, tmp: Path) -> BuiltFile:
+        # One row per meter: small, formatted by PostgreSQL, zipped and encrypted via files.
+        records = self.folders.work_path(".csv")
+        zipped = self.folders.work_path(".zip")
+        try:
+            async with self.pool.acquire() as conn:
+                await repo.copy_daily_reads(conn, job.rep_duns, job.day, job.file_ids, records)
+            built = await self._in_worker(zip_csv_file, str(records), str(zipped), f"{stem}.csv")
+            if built.records:
+                await self.vault.encrypt_file(zipped, tmp, key)
+            return built
+        finally:
+            await asyncio.to_thread(remove_quietly, records, zipped)

@@ -48,6 +48,7 @@ _CENTRAL = struct.Struct("<IHHHHHHIIIHHHHHII")
 _ZIP64_CENTRAL_EXTRA = struct.Struct("<HHQQ")
 _ZIP64_EOCD = struct.Struct("<IQHHIIQQQQ")
 _ZIP64_LOCATOR = struct.Struct("<IIQI")
+_ZIP64_DESCRIPTOR = struct.Struct("<IIQQ")  # signature, CRC, compressed, uncompressed
 _EOCD = struct.Struct("<IHHHHIIH")
 _VERSION = 45  # Zip64
 _MADE_BY = (3 << 8) | _VERSION  # Unix
@@ -72,14 +73,22 @@ def _dos_time(epoch: float) -> tuple[int, int]:
 
 
 class ZipEntryWriter:
-    """Writes ``entry_name`` into the seekable binary file ``fh``; call :meth:`close` once."""
+    """Writes ``entry_name`` into the binary file ``fh``; call :meth:`close` once.
+
+    A seekable ``fh`` gets the CRC and sizes rewritten into the local header at the end. A
+    pipe (the zip streamed into gpg) cannot seek back: the entry is flagged as having a
+    data descriptor and the CRC and sizes follow the data (as zipfile does for unseekable
+    output); readers take them from the central directory either way.
+    """
 
     def __init__(self, fh: BinaryIO, entry_name: str, *, mtime: float | None = None) -> None:
         self._fh = fh
         self._name = entry_name.encode("utf-8")
-        self._flags = 0 if entry_name.isascii() else 0x800
+        self._seekable = _seekable(fh)
+        self._flags = (0 if entry_name.isascii() else 0x800) | (0 if self._seekable else 0x08)
         self._time, self._date = _dos_time(mtime if mtime is not None else time.time())
-        self._offset = fh.tell()
+        self._offset = fh.tell() if self._seekable else 0
+        self._written = self._offset
         self._crc = 0
         self._size = 0
         self._csize = 0
@@ -102,7 +111,11 @@ class ZipEntryWriter:
             len(self._name),
             len(extra),
         )
-        self._fh.write(header + self._name + extra)
+        self._put(header + self._name + extra)
+
+    def _put(self, data: bytes) -> None:
+        self._fh.write(data)
+        self._written += len(data)
 
     def write(self, data: bytes) -> None:
         if not data:
@@ -112,7 +125,7 @@ class ZipEntryWriter:
         out = self._deflate.compress(data)
         if out:
             self._csize += len(out)
-            self._fh.write(out)
+            self._put(out)
 
     def close(self) -> ZipResult:
         if self._closed:
@@ -120,13 +133,17 @@ class ZipEntryWriter:
         self._closed = True
         tail = self._deflate.flush()
         self._csize += len(tail)
-        self._fh.write(tail)
-        end_of_data = self._fh.tell()
-        # Sizes and CRC are known now: rewrite the local header in place.
-        self._fh.seek(self._offset)
-        self._write_local_header()
-        self._fh.seek(end_of_data)
-        central_offset = end_of_data
+        self._put(tail)
+        if self._seekable:
+            # Sizes and CRC are known now: rewrite the local header in place.
+            end_of_data = self._fh.tell()
+            self._fh.seek(self._offset)
+            self._write_local_header()
+            self._fh.seek(end_of_data)
+            self._written = end_of_data
+        else:
+            self._put(_ZIP64_DESCRIPTOR.pack(0x08074B50, self._crc, self._csize, self._size))
+        central_offset = self._written
         extra = _ZIP64_CENTRAL_EXTRA.pack(1, 16, self._size, self._csize)
         central = _CENTRAL.pack(
             0x02014B50,
@@ -147,16 +164,16 @@ class ZipEntryWriter:
             (0o100644 << 16),
             self._offset,
         )
-        self._fh.write(central + self._name + extra)
-        central_size = self._fh.tell() - central_offset
-        eocd64_offset = self._fh.tell()
-        self._fh.write(
+        self._put(central + self._name + extra)
+        central_size = self._written - central_offset
+        eocd64_offset = self._written
+        self._put(
             _ZIP64_EOCD.pack(
                 0x06064B50, 44, _MADE_BY, _VERSION, 0, 0, 1, 1, central_size, central_offset
             )
         )
-        self._fh.write(_ZIP64_LOCATOR.pack(0x07064B50, 0, eocd64_offset, 1))
-        self._fh.write(
+        self._put(_ZIP64_LOCATOR.pack(0x07064B50, 0, eocd64_offset, 1))
+        self._put(
             _EOCD.pack(
                 0x06054B50,
                 0,
@@ -168,4 +185,11 @@ class ZipEntryWriter:
                 0,
             )
         )
-        return ZipResult(self._crc, self._size, self._csize, self._fh.tell() - self._offset)
+        return ZipResult(self._crc, self._size, self._csize, self._written - self._offset)
+
+
+def _seekable(fh: BinaryIO) -> bool:
+    try:
+        return fh.seekable()
+    except (AttributeError, OSError, ValueError):
+        return False
