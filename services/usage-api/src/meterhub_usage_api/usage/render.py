@@ -111,8 +111,9 @@ def _intervals_fragment(day: date, kwh: Sequence[str | None], statuses: str) -> 
     and building a dict for each costs three times as much as these strings."""
     prefixes = _item_prefixes(day)
     count = len(prefixes)
-    if len(kwh) == count and None not in kwh:
-        # Every interval present (kWh are numeric text: no quote or backslash to escape).
+    # all(): every interval present, in a truth test per value rather than an equality test
+    # with None (kWh are non-empty numeric text: no quote or backslash to escape).
+    if len(kwh) == count and all(kwh):
         return orjson.Fragment(_fill(_json_segments(day, statuses), kwh))
     values = list(kwh[:count])
     values.extend([None] * (count - len(values)))
@@ -224,7 +225,7 @@ def intervals_csv(esiid: str, channel: int, rows: Sequence[asyncpg.Record]) -> b
         count = len(kwh)
         prefix = f"{esiid},{_mdy(day)},{_revision(row['revision_at'])},"
         day_spans = spans(day)
-        if count == len(day_spans) and None not in kwh:
+        if count == len(day_spans) and all(kwh):
             lines = _fill(_csv_segments(day, statuses, label), kwh)
             parts.append(lines.replace(_CSV_LINE_PREFIX, prefix))
             continue
