@@ -11,6 +11,7 @@ import pytest
 
 from meterhub_common.domain.operating_day import intervals
 from meterhub_usage_api.usage import render
+from meterhub_usage_api.usage.repository import numeric_array_items
 
 ESIID = "10443720000000001"
 REVISION = datetime(2026, 11, 2, 11, 12, 9, tzinfo=UTC)  # 05:12:09 Central (CST)
@@ -101,3 +102,19 @@ def test_several_days_follow_each_other_in_csv() -> None:
     assert lines[1].startswith(f"{ESIID},03/08/2026,")
     assert lines[93].startswith(f"{ESIID},11/01/2026,")
     assert lines[-1].endswith(",23:45,00:00,0.095,A,Consumption")
+
+
+@pytest.mark.parametrize(
+    ("text", "items"),
+    [
+        (None, None),
+        ("{}", []),
+        ("{0.251}", ["0.251"]),
+        ("{0.251,NULL,12.0000,-0.5}", ["0.251", None, "12.0000", "-0.5"]),
+        ("{NULL,NULL}", [None, None]),
+        ("{NaN,Infinity}", ["NaN", "Infinity"]),
+        ("[0:2]={1,NULL,3}", ["1", None, "3"]),
+    ],
+)
+def test_numeric_array_items(text: str | None, items: list[str | None] | None) -> None:
+    assert numeric_array_items(text) == items

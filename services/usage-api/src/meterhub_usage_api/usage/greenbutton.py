@@ -15,13 +15,12 @@ no IntervalReading.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-import asyncpg
 from lxml import etree
 
 from meterhub_common.domain.operating_day import day_bounds
@@ -69,7 +68,7 @@ def _epoch(value: datetime) -> int:
     return int(value.timestamp())
 
 
-def interval_blocks(rows: Sequence[asyncpg.Record]) -> list[Block]:
+def interval_blocks(rows: Sequence[Mapping[str, Any]]) -> list[Block]:
     """One block per operating day (current versions), one reading per present interval."""
     blocks = []
     for row in rows:

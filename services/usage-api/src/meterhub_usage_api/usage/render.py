@@ -8,11 +8,11 @@ offset in force, from the shared operating-day arithmetic, so the repeated Novem
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 import orjson
@@ -114,7 +114,7 @@ def _intervals_fragment(day: date, kwh: Sequence[str | None], statuses: str) -> 
     # all(): every interval present, in a truth test per value rather than an equality test
     # with None (kWh are non-empty numeric text: no quote or backslash to escape).
     if len(kwh) == count and all(kwh):
-        return orjson.Fragment(_fill(_json_segments(day, statuses), kwh))
+        return orjson.Fragment(_fill(_json_segments(day, statuses), cast("list[str]", kwh)))
     values = list(kwh[:count])
     values.extend([None] * (count - len(values)))
     items = [
@@ -126,7 +126,7 @@ def _intervals_fragment(day: date, kwh: Sequence[str | None], statuses: str) -> 
     return orjson.Fragment("[" + ",".join(items) + "]")
 
 
-def intervals_json(header: dict[str, Any], rows: Sequence[asyncpg.Record]) -> bytes:
+def intervals_json(header: dict[str, Any], rows: Sequence[Mapping[str, Any]]) -> bytes:
     days = [
         {
             "operating_day": row["operating_day"],
@@ -211,7 +211,7 @@ def _csv_segments(day: date, statuses: str, label: str) -> tuple[str, ...]:
     return tuple(segments)
 
 
-def intervals_csv(esiid: str, channel: int, rows: Sequence[asyncpg.Record]) -> bytes:
+def intervals_csv(esiid: str, channel: int, rows: Sequence[Mapping[str, Any]]) -> bytes:
     """SMT's 15-minute interval CSV: one line per interval, in interval order.
 
     A missing interval keeps its line with USAGE_KWH and ESTIMATED_ACTUAL empty. With all
@@ -226,7 +226,7 @@ def intervals_csv(esiid: str, channel: int, rows: Sequence[asyncpg.Record]) -> b
         prefix = f"{esiid},{_mdy(day)},{_revision(row['revision_at'])},"
         day_spans = spans(day)
         if count == len(day_spans) and all(kwh):
-            lines = _fill(_csv_segments(day, statuses, label), kwh)
+            lines = _fill(_csv_segments(day, statuses, label), cast("list[str]", kwh))
             parts.append(lines.replace(_CSV_LINE_PREFIX, prefix))
             continue
         for position, span in enumerate(day_spans):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import orjson
@@ -36,6 +36,10 @@ _GRANULARITY_SECONDS = {
 def not_found(esiid: str) -> NotFound:
     """The one answer for an unknown ESI ID and for one the caller may not see."""
     return NotFound(f"ESI ID {esiid} was not found")
+
+
+# A row of a read: an asyncpg record, or a dict made from one (intervals).
+_Row = TypeVar("_Row", asyncpg.Record, dict[str, Any])
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,9 +73,7 @@ class ReadContext:
             )
         )
 
-    def settle(
-        self, esiid: str, start: date, end: date, rows: list[asyncpg.Record], key: str
-    ) -> list[asyncpg.Record]:
+    def settle(self, esiid: str, start: date, end: date, rows: list[_Row], key: str) -> list[_Row]:
         """Audit the read and return its data rows, or raise the 404."""
         if not rows or not rows[0]["visible"]:
             self.record(esiid, start, end, 0, 404)
