@@ -181,12 +181,20 @@ def aggregates_json(header: dict[str, Any], totals: list[dict[str, Any]]) -> byt
     return orjson.dumps({**header, "totals": totals})
 
 
+# Cached like _local_iso: a CSV line prefix per record needs both, and strftime with the
+# time-zone conversion costs more than the lookup.
+@lru_cache(maxsize=4096)
 def _mdy(day: date) -> str:
     return day.strftime("%m/%d/%Y")
 
 
 def _revision(value: datetime | None) -> str:
-    return "" if value is None else value.astimezone(CENTRAL).strftime("%m/%d/%Y %H:%M:%S")
+    return "" if value is None else _central_mdy_hms(value)
+
+
+@lru_cache(maxsize=4096)
+def _central_mdy_hms(value: datetime) -> str:
+    return value.astimezone(CENTRAL).strftime("%m/%d/%Y %H:%M:%S")
 
 
 INTERVAL_CSV_HEADER = (
