@@ -8,6 +8,9 @@ interval records (one per ESI ID), service history spreading the ESI IDs over th
 TDSP file per 50,000 records and the change events ingest would have written (one per file
 and REP). Then it times the real publisher from those events to every REP's file in place,
 and one REP's full-day download with stdlib ``ftplib.FTP_TLS`` from the real FTPS server.
+The CPU rows split the CPU seconds of the publishing run by kind of process (this process,
+its worker processes, gpg, the PostgreSQL backends) and show what others used meanwhile: the
+machine is shared, so compare CPU seconds, not wall time, between noisy runs.
 
 Seeding notes: the service-history no-overlap constraint (a GiST exclusion index) is dropped
 in the scratch database before seeding, because 2.5M GiST inserts take ~5 minutes here and

@@ -314,6 +314,50 @@ def test_file_round_trip_and_failures_leave_nothing(world: World, tmp_path: Path
     assert not [p.name for p in tmp_path.iterdir() if p.name.endswith(".part")]
 
 
+@pytest.mark.parametrize("armor_here", [True, False], ids=["python-armor", "gpg-armor"])
+@pytest.mark.parametrize("size", [0, 47, 48 * (1 << 14), 3 * 48 * (1 << 14) + 1000])
+def test_stream_round_trip(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, armor_here: bool, size: int
+) -> None:
+    from meterhub_common import pgp
+
+    if armor_here and pgp._crc24 is None:
+        pytest.skip("anycrc is not installed")
+    if not armor_here:
+        monkeypatch.setattr(pgp, "_crc24", None)
+    data = os.urandom(size)
+    sealed = tmp_path / "stream.asc"
+    with world.tdsp.keyring.encrypt_stream(world.repo.fpr, sealed) as pipe:
+        for start in range(0, size, 100_000):
+            pipe.write(data[start : start + 100_000])
+    armored = sealed.read_bytes()
+    assert armored.startswith(b"-----BEGIN PGP MESSAGE-----\n\n")
+    assert armored.endswith(b"\n-----END PGP MESSAGE-----\n")
+    assert max(len(line) for line in armored.splitlines()) <= 64  # RFC 4880: at most 76
+    # gpg checks the CRC24 line and fails on a wrong one.
+    assert world.repo.keyring.decrypt(armored) == data
+    assert not [p.name for p in tmp_path.iterdir() if p.name.endswith(".part")]
+
+
+def test_stream_failures_leave_nothing(world: World, tmp_path: Path) -> None:
+    sealed = tmp_path / "stream.asc"
+    with (
+        pytest.raises(PgpError) as excinfo,
+        world.tdsp.keyring.encrypt_stream(world.rep.fpr, sealed) as pipe,
+    ):
+        for _ in range(20):
+            pipe.write(b"x" * FIVE_MB)
+    assert excinfo.value.code == "bad-key"
+    with (
+        pytest.raises(RuntimeError, match="half-way"),
+        world.tdsp.keyring.encrypt_stream(world.repo.fpr, sealed) as pipe,
+    ):
+        pipe.write(PAYLOAD)
+        raise RuntimeError("the data failed half-way")
+    assert not sealed.exists()
+    assert not list(tmp_path.iterdir())
+
+
 def test_passphrase_protected_key(tmp_path: Path) -> None:
     with Keyring(tmp_path / "locked", s2k_count=65536) as locked:
         fpr = locked.generate_key("Locked", "locked@example.com", passphrase="s3cret")

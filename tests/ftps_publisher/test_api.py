@@ -353,6 +353,34 @@ def test_zip_writer_output_is_a_valid_zip64_archive(tmp_path: Path) -> None:
     assert zipfile.ZipFile(io.BytesIO(target.read_bytes())).infolist()[0].file_size == len(payload)
 
 
+def test_zip_writer_streams_into_a_pipe_with_a_data_descriptor(tmp_path: Path) -> None:
+    import os
+    import threading
+
+    from meterhub_ftps_publisher.publishing.zipstream import ZipEntryWriter
+
+    payload = b"ESIID,USAGE_KWH\n" + b"10443720000000001,0.123\n" * 50_000
+    read_end, write_end = os.pipe()
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(os.fdopen(read_end, "rb").read()))
+    reader.start()
+    with os.fdopen(write_end, "wb") as pipe:
+        writer = ZipEntryWriter(pipe, "report.csv")
+        for start in range(0, len(payload), 70_000):
+            writer.write(payload[start : start + 70_000])
+        result = writer.close()
+    reader.join()
+    data = received[0]
+    assert result.total_size == len(data) < len(payload) // 10
+    (tmp_path / "piped.zip").write_bytes(data)
+    with zipfile.ZipFile(tmp_path / "piped.zip") as archive:
+        assert archive.testzip() is None
+        info = archive.infolist()[0]
+        assert info.flag_bits & 0x08  # CRC and sizes after the data
+        assert info.file_size == len(payload)
+        assert archive.read("report.csv") == payload
+
+
 def test_file_names_are_deterministic_sortable_and_safe() -> None:
     from meterhub_ftps_publisher.publishing.folders import check_file_name, usage_file_stem
 

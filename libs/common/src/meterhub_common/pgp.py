@@ -142,6 +142,46 @@ def _check_line(name: str, value: str) -> str:
     return value
 
 
+_crc24: Any
+try:  # CRC24 at >10 GB/s: armoring here instead of in gpg then pays (see encrypt_stream)
+    import anycrc
+
+    _crc24 = anycrc.Model("CRC24-OPENPGP")
+except ImportError:  # pragma: no cover - depends on the environment
+    _crc24 = None
+
+# gpg's binary output is read in multiples of 48 bytes: 48 bytes make one 64-character line.
+_ARMOR_CHUNK = 48 * (1 << 14)
+
+
+def _write_armored(src: IO[bytes], out: IO[bytes]) -> None:
+    """ASCII armor (RFC 4880 section 6.2) of the OpenPGP message read from ``src``."""
+    import binascii
+
+    import numpy as np
+
+    line = np.dtype([("text", "S64"), ("end", "S1")])
+    crc = None
+    out.write(b"-----BEGIN PGP MESSAGE-----\n\n")
+    while chunk := src.read(_ARMOR_CHUNK):
+        crc = _crc24.calc(chunk, crc)
+        text = binascii.b2a_base64(chunk, newline=False)
+        full = len(text) // 64
+        # One numpy copy places the lines and their newlines; a Python loop over the lines
+        # costs as much as the base64 itself.
+        lines = np.empty(full, dtype=line)
+        lines["text"] = np.frombuffer(text, dtype="S64", count=full)
+        lines["end"] = b"\n"
+        out.write(lines.tobytes())
+        if len(text) > full * 64:  # only the last chunk has a short line
+            out.write(text[full * 64 :] + b"\n")
+    if crc is None:
+        crc = _crc24.calc(b"")
+    # gpg 2.2 needs the checksum line: without it, it reads the end line as base64.
+    out.write(b"=" + binascii.b2a_base64(crc.to_bytes(3, "big"), newline=False) + b"\n")
+    out.write(b"-----END PGP MESSAGE-----\n")
+
+
 class Keyring:
     """A GnuPG home directory and the operations Meterhub needs on it.
 
@@ -419,23 +459,43 @@ class Keyring:
         For data made on the fly (the publisher's zips): no temporary plaintext file, and gpg
         encrypts while the data is still being made. gpg cannot tell piped input is already
         compressed, so its compression is turned off: otherwise it deflates the zip again, for
-        6x the CPU and nothing gained.
+        6x the CPU and nothing gained. With ``anycrc`` installed gpg writes binary and the
+        armor is done here: gpg's own armor costs ~5 ns per byte, twice its encryption, and
+        base64 + CRC24 here ~2.5 (measured on 105 MB: 0.55 s more than binary output, against
+        0.28 s here).
         """
         recipient = normalize_fingerprint(recipient_fpr)
-        with self._atomic_output(Path(dst_path)) as tmp:
+        armor_here = _crc24 is not None
+        with self._atomic_output(Path(dst_path)) as tmp, open(tmp, "wb") as out:
             command = [
                 self._gpg_binary, "--status-fd", "2", "--no-tty", "--no-verbose", "--batch",
                 "--homedir", str(self.home), *_GPG_OPTIONS, "--compress-algo", "none",
-                "--armor", "--recipient", recipient, "--output", str(tmp), "--encrypt",
+                *(() if armor_here else ("--armor",)), "--recipient", recipient,
+                "--output", "-", "--encrypt",
             ]  # fmt: skip
             proc = subprocess.Popen(
-                command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+                command,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE if armor_here else out,
+                stderr=subprocess.PIPE,
             )
             assert proc.stdin is not None and proc.stderr is not None
-            errors = proc.stderr
+            errors, output = proc.stderr, proc.stdout
             stderr: list[bytes] = []
-            reader = threading.Thread(target=lambda: stderr.append(errors.read()), daemon=True)
-            reader.start()
+            failures: list[BaseException] = []
+
+            def armor() -> None:
+                try:
+                    _write_armored(output, out)  # type: ignore[arg-type]
+                except BaseException as exc:  # re-raised in the caller's thread below
+                    failures.append(exc)
+                    proc.kill()
+
+            threads = [threading.Thread(target=lambda: stderr.append(errors.read()), daemon=True)]
+            if armor_here:
+                threads.append(threading.Thread(target=armor, daemon=True))
+            for thread in threads:
+                thread.start()
             try:
                 try:
                     yield proc.stdin
@@ -450,7 +510,10 @@ class Keyring:
                 raise
             finally:
                 returncode = proc.wait()
-                reader.join()
+                for thread in threads:
+                    thread.join()
+            if failures:
+                raise failures[0]
             result = SimpleNamespace(
                 stderr=b"".join(stderr).decode("utf-8", "replace"), returncode=returncode
             )
