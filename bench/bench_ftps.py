@@ -1,6 +1,6 @@
 """FTPS publisher benchmark (not a test): 2.5M interval records over 20 REPs -> files in place.
 
-    .venv/bin/python bench/bench_ftps.py [--records 2500000] [--reps 20] [--workers 2]
+    .venv/bin/python -m bench.bench_ftps [--records 2500000] [--reps 20] [--workers 2] [--reuse]
 
 Starts (or reuses) a PostgreSQL in ``.state/bench-ftps``, recreates the scratch database
 ``bench_ftps``, migrates it, and seeds with SQL ``generate_series`` one operating day of
