@@ -91,3 +91,51 @@ async def test_a_cached_password_skips_the_argon2_check(
     for _ in range(5):
         await auth.authenticate(token)
     assert checks == []
+
+
+async def test_an_expired_entry_is_renewed_by_reading_the_client_not_by_argon2(
+    han: Any, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    auth = authenticator(han, 60)
+    rep = han.world.rep
+    token = UsernameToken(rep.client_id, rep.secret)
+    await auth.authenticate(token)
+    checks = []
+    monkeypatch.setattr("meterhub_han.soap.auth.verify_secret", lambda *a: checks.append(a) or True)
+    clock.now += 61
+    assert (await auth.authenticate(token)).duns == rep.duns
+    assert checks == []
+
+
+async def test_a_changed_secret_refuses_the_old_one_once_its_entry_expires(
+    han: Any, clock: Clock
+) -> None:
+    auth = authenticator(han, 60)
+    rep, other = han.world.rep, han.world.other_rep
+    token = UsernameToken(rep.client_id, rep.secret)
+    await auth.authenticate(token)
+    await han.connection.execute(
+        text(
+            "UPDATE api_clients SET secret_hash = (SELECT secret_hash FROM api_clients "
+            "WHERE client_id = :other) WHERE client_id = :c"
+        ),
+        {"c": rep.client_id, "other": other.client_id},
+    )
+    clock.now += 61
+    with pytest.raises(SoapFault):
+        await auth.authenticate(token)
+    assert await auth.authenticate(UsernameToken(rep.client_id, other.secret))
+
+
+async def test_wrong_passwords_do_not_evict_the_right_one(
+    han: Any, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    auth = authenticator(han, 60)
+    rep = han.world.rep
+    token = UsernameToken(rep.client_id, rep.secret)
+    await auth.authenticate(token)
+    for _ in range(3):
+        with pytest.raises(SoapFault):
+            await auth.authenticate(UsernameToken(rep.client_id, "guess"))
+    monkeypatch.setattr("meterhub_han.soap.auth.verify_secret", lambda *a: False)
+    assert (await auth.authenticate(token)).duns == rep.duns  # served from the cache
