@@ -148,3 +148,31 @@ def test_requests_are_traced_only_when_traces_are_exported(
     finally:
         FastAPIInstrumentor.uninstrument_app(traced)
         SQLAlchemyInstrumentor().uninstrument()
+
+
+async def test_log_lines_carry_a_trace_id_without_exported_traces(
+    settings: ServiceSettings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+    import logging
+
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT", raising=False)
+    router = APIRouter()
+
+    @router.get("/speak")
+    async def speak() -> dict[str, str]:
+        logging.getLogger("test.speak").warning("spoken")
+        return {}
+
+    trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+    app = make_app(settings, [router])  # its JSON log handler writes to the captured stdout
+    capsys.readouterr()
+    async with client(app) as c:
+        await c.get("/speak", headers={"traceparent": f"00-{trace}-00f067aa0ba902b7-01"})
+        await c.get("/speak", headers={"traceparent": "garbage"})
+        await c.get("/speak")
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if "spoken" in line]
+    ids = [line["trace_id"] for line in lines]
+    assert ids[0] == trace
+    assert len(ids[1]) == 32 and ids[1] != trace
+    assert len(ids[2]) == 32 and ids[2] not in (ids[0], ids[1])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -18,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from meterhub_common.auth import CurrentPrincipal, TokenVerifier
 from meterhub_common.db import Database
 from meterhub_common.errors import MeterhubError
-from meterhub_common.logs import configure_logging, request_id_var
+from meterhub_common.logs import configure_logging, request_id_var, trace_id_var
 from meterhub_common.migrate import head_revision
 from meterhub_common.settings import ServiceSettings
 from meterhub_common.telemetry import instrument_app, instrument_engine, setup_telemetry
@@ -75,7 +76,12 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        given = next((v for k, v in scope["headers"] if k == b"x-request-id"), None)
+        given = traceparent = None
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                given = value
+            elif name == b"traceparent":
+                traceparent = value
         rid = given.decode("latin-1")[:128] if given else uuid.uuid4().hex
         raw = rid.encode("latin-1")
 
@@ -85,10 +91,24 @@ class RequestIdMiddleware:
             await send(message)
 
         token = request_id_var.set(rid)
+        trace_token = trace_id_var.set(_trace_id(traceparent))
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            trace_id_var.reset(trace_token)
             request_id_var.reset(token)
+
+
+_TRACEPARENT = re.compile(rb"[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}")
+
+
+def _trace_id(traceparent: bytes | None) -> str:
+    """The caller's W3C trace id when it sent a valid one, else a new one (same format)."""
+    if traceparent is not None:
+        match = _TRACEPARENT.fullmatch(traceparent.strip())
+        if match is not None and match[1] != b"0" * 32:
+            return match[1].decode("ascii")
+    return uuid.uuid4().hex
 
 
 def _health_router() -> APIRouter:

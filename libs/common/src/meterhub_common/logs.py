@@ -1,5 +1,9 @@
-"""JSON logs that carry the request id on every line, and the OpenTelemetry trace id when
-requests are traced (an OTLP endpoint is configured, see telemetry)."""
+"""JSON logs that carry the request id and a trace id on every line of a request.
+
+The trace id is the OpenTelemetry span's when requests are traced (an OTLP endpoint is
+configured, see telemetry); otherwise the one the caller sent in a W3C ``traceparent``, or
+one made for the request, so lines can still be followed across services without paying
+for spans nobody collects."""
 
 from __future__ import annotations
 
@@ -11,14 +15,19 @@ from opentelemetry import trace
 from pythonjsonlogger.json import JsonFormatter
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+trace_id_var: ContextVar[str | None] = ContextVar("trace_id", default=None)
 
 
 class _ContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = request_id_var.get()
         context = trace.get_current_span().get_span_context()
-        record.trace_id = format(context.trace_id, "032x") if context.is_valid else None
-        record.span_id = format(context.span_id, "016x") if context.is_valid else None
+        if context.is_valid:
+            record.trace_id = format(context.trace_id, "032x")
+            record.span_id = format(context.span_id, "016x")
+        else:
+            record.trace_id = trace_id_var.get()
+            record.span_id = None
         return True
 
 
