@@ -9,10 +9,8 @@ and is recorded, not repeated. At most ``callback_concurrency`` reports are in f
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import logging
 import ssl
-import sys
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -23,17 +21,6 @@ import httpx
 from meterhub_headend_sim.config import SimConfig
 
 log = logging.getLogger(__name__)
-
-
-def _record_that_sniffio_is_missing() -> None:
-    """httpcore imports sniffio on every request; not installed (anyio 4 no longer needs it),
-    each failed import searches all of sys.path, several times a report. A None entry makes
-    the failure immediate; httpcore then assumes asyncio, which is what runs here."""
-    if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
-        sys.modules["sniffio"] = None  # type: ignore[assignment]
-
-
-_record_that_sniffio_is_missing()
 
 
 @dataclass

@@ -9,10 +9,8 @@ references and entities forbidden, since head-end answers are input like any oth
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import logging
 import ssl
-import sys
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -33,19 +31,6 @@ from meterhub_han.soap.contract import contract_path
 log = logging.getLogger(__name__)
 
 BINDING = "{urn:meterhub:headend:v1}HeadEndBinding"
-
-
-def _record_that_sniffio_is_missing() -> None:
-    """httpcore imports sniffio on every request to learn which async library runs it; with
-    sniffio not installed (anyio 4 no longer needs it) each failed import searches all of
-    sys.path, about 0.1 ms, several times a request: a sixth of this process's CPU while the
-    outbox drains. A None entry makes the failure immediate, and httpcore then assumes
-    asyncio, which is what runs here."""
-    if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
-        sys.modules["sniffio"] = None  # type: ignore[assignment]
-
-
-_record_that_sniffio_is_missing()
 
 
 class Result(StrEnum):
