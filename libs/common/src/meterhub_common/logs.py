@@ -46,7 +46,13 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     root.handlers = [handler]
     root.setLevel(level)
     # uvicorn installs its own handlers; route its records through ours.
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+    for name in ("uvicorn", "uvicorn.error"):
         logger = logging.getLogger(name)
         logger.handlers = []
         logger.propagate = True
+    # Its access log only when it is on: ``--no-access-log`` leaves the logger without
+    # handlers and not propagating, and turning it back on costs a line per request.
+    access = logging.getLogger("uvicorn.access")
+    if access.handlers:
+        access.handlers = []
+        access.propagate = True
