@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import re
 import uuid
@@ -161,6 +162,24 @@ def _identity_router() -> APIRouter:
     return router
 
 
+GC_GEN0_THRESHOLD = 10_000
+
+
+def freeze_startup_objects() -> None:
+    """Move everything alive once the service has started (modules, schemas, WSDLs, ORM
+    metadata, caches) out of the garbage collector's reach, and collect the youngest
+    generation less often.
+
+    A full collection otherwise walks all of it with the event loop stopped: 100-190 ms,
+    which alone set the p99 of HAN's SOAP calls and of usage reads under load. Requests
+    leave a few hundred objects in reference cycles (futures, exceptions, ORM state) that
+    only the collector frees; a larger gen0 threshold frees them in fewer passes of a few
+    milliseconds instead of hundreds of tiny ones."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_GEN0_THRESHOLD, 20, 100)
+
+
 def build_app(
     *,
     service: str,
@@ -178,9 +197,11 @@ def build_app(
     async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         try:
             if lifespan is None:
+                freeze_startup_objects()
                 yield
             else:
                 async with lifespan(app):
+                    freeze_startup_objects()
                     yield
         finally:
             await app.state.database.dispose()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 from collections.abc import AsyncIterator
 
@@ -24,8 +23,6 @@ from meterhub_han.soap.router import router as soap_router
 
 log = logging.getLogger(__name__)
 
-_GC_GEN0_THRESHOLD = 10_000
-
 
 def _tune_database(database: Database, settings: HanSettings) -> None:
     """The shared engine pings every connection it lends (three asyncpg round trips, more
@@ -39,18 +36,6 @@ def _tune_database(database: Database, settings: HanSettings) -> None:
         pool_recycle=settings.database_pool_recycle_seconds,
     )
     database.sessionmaker = async_sessionmaker(database.engine, expire_on_commit=False)
-
-
-def _freeze_startup_objects() -> None:
-    """Move everything alive after startup (modules, the compiled schemas, zeep's WSDL,
-    SQLAlchemy's metadata) out of the collector's reach: a full collection otherwise walks
-    all of them, 100-190 ms with the event loop stopped, which set the p99 of a burst of
-    SOAP calls. Each call leaves a few hundred objects in reference cycles (futures,
-    exceptions, ORM state) that only the collector frees; a larger gen0 threshold collects
-    them in fewer passes of a few milliseconds each instead of hundreds of tiny ones."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(_GC_GEN0_THRESHOLD, 20, 100)
 
 
 async def _open_pool(database: Database, size: int) -> None:
@@ -76,7 +61,6 @@ def create_app(settings: HanSettings | None = None) -> FastAPI:
         if settings.outbox_enabled:
             await headends.start()
         await _open_pool(app.state.database, settings.database_pool_size)
-        _freeze_startup_objects()
         if settings.outbox_enabled:
             soap: SoapEndpoint = app.state.soap
             worker = OutboxWorker(app.state.database, settings, headends, busy=soap.busy)
