@@ -4,7 +4,10 @@ Loads synthetic data into a throwaway PostgreSQL under .state/bench-usage (gener
 the server, so loading 1,000,000 ESI IDs takes a minute), starts the usage API with uvicorn on
 loopback (one worker, as in a pod, unless --workers says otherwise), drives it with wrk at the
 given concurrency, and reports throughput and p50/p99 latency next to PostgreSQL's own
-execution time of the same statements, so the API's overhead is visible.
+execution time of the same statements, so the API's overhead is visible. Each scenario runs
+twice: closed loop (every connection sends its next request at once: the most the machine
+serves, with wrk, the API and PostgreSQL saturating the 2 cores) and paced to about
+--paced-rate requests/s over the same connections (the latency while serving that rate).
 
     python bench/bench_usage_reads.py --esiids 1000000 --days 7 --long-esiids 1000 \
         --long-days 400 --duration 20 --concurrency 32
@@ -122,6 +125,26 @@ async def load(url: str, esiids: int, days: int, long_esiids: int, long_days: in
         await connection.close()
 
 
+async def prewarm(url: str) -> None:
+    """Read the interval partitions and their indexes into the OS page cache.
+
+    A production database keeps the recent days it serves in memory; right after the load
+    (or after another benchmark filled the page cache) many rows are on disk instead, and the
+    first read of each then measures the disk: that made p99 swing between 90 ms and 1.1 s
+    from run to run here."""
+    connection = await asyncpg.connect(url)
+    try:
+        started = time.perf_counter()
+        await connection.execute("CREATE EXTENSION IF NOT EXISTS pg_prewarm")
+        blocks = await connection.fetchval(
+            "SELECT sum(pg_prewarm(c.oid::regclass, 'read')) FROM pg_class c"
+            " WHERE c.relname LIKE 'interval_reads_p%' AND c.relkind IN ('r', 'i')"
+        )
+        print(f"prewarmed {blocks * 8 / 1024:.0f} MiB in {time.perf_counter() - started:.0f} s")
+    finally:
+        await connection.close()
+
+
 INTERVALS_FN = """
 CREATE OR REPLACE FUNCTION meterhub_intervals(day date) RETURNS int LANGUAGE sql IMMUTABLE AS $$
   SELECT (extract(epoch FROM ((day + 1)::timestamp AT TIME ZONE 'America/Chicago')
@@ -149,6 +172,9 @@ request = function()
   local id = prefix .. string.format("%09d", number)
   return wrk.format("GET", string.format(path_fmt, id), {{
     ["Authorization"] = "Bearer {token}", ["Accept"] = "{accept}"}})
+end
+delay = function()
+  return {delay_ms}
 end
 done = function(summary, latency, requests)
   io.write(string.format(
@@ -196,10 +222,20 @@ def run_wrk(
     bearer: str,
     seconds: int,
     concurrency: int,
+    delay_ms: int = 0,
 ) -> dict[str, float]:
+    """wrk's closed loop (each connection sends its next request as soon as it has the
+    answer) or, with ``delay_ms``, paced: each connection waits that long first."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(
-            WRK_SCRIPT.format(prefix=prefix, count=count, path=path, token=bearer, accept=accept)
+            WRK_SCRIPT.format(
+                prefix=prefix,
+                count=count,
+                path=path,
+                token=bearer,
+                accept=accept,
+                delay_ms=delay_ms,
+            )
         )
     output = subprocess.run(
         ["wrk", "-t2", f"-c{concurrency}", f"-d{seconds}s", "--latency", "-s", script.name, base],
@@ -260,6 +296,25 @@ def main() -> int:
     parser.add_argument(
         "--workers", type=int, default=1, help="uvicorn worker processes (1: one pod's process)"
     )
+    parser.add_argument(
+        "--pool-size",
+        type=int,
+        default=6,
+        help="read connections per API process; more only adds runnable backends on 2 cores",
+    )
+    parser.add_argument(
+        "--paced-rate",
+        type=int,
+        default=1000,
+        help="also measure latency with the connections paced to about this many req/s "
+        "(0: closed loop only)",
+    )
+    parser.add_argument(
+        "--paced-rate-long",
+        type=int,
+        default=400,
+        help="the same for the 40-day reads (each is ~40x the data of a one-day read)",
+    )
     parser.add_argument("--keep", action="store_true", help="leave PostgreSQL running")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -276,6 +331,7 @@ def main() -> int:
         await connection.execute(INTERVALS_FN)
         await connection.close()
         await load(url, args.esiids, args.days, args.long_esiids, args.long_days)
+        await prewarm(url)
 
     asyncio.run(prepare())
     private, public = keys(STATE)
@@ -289,7 +345,7 @@ def main() -> int:
         "MH_USAGE_TOKEN_PRIVATE_KEY_FILE": str(private),
         "MH_USAGE_RATE_LIMIT_PER_SECOND": "1000000",
         "MH_USAGE_RATE_LIMIT_BURST": "1000000",
-        "MH_USAGE_DATABASE_POOL_SIZE": "20",
+        "MH_USAGE_DATABASE_POOL_SIZE": str(args.pool_size),
         "MH_USAGE_LOG_LEVEL": "WARNING",
         # Reads only: the agreement and report workers would add their own load.
         "MH_USAGE_START_AGREEMENT_JOBS": "false",
@@ -335,15 +391,30 @@ def main() -> int:
         )
         assert check.status_code == 200 and len(check.json()["days"]) == 1, check.text[:300]
         scenarios = [
-            ("(a) 1 ESI ID x 1 day, JSON", SHORT_PREFIX, args.esiids, one_day, "application/json"),
+            (
+                "(a) 1 ESI ID x 1 day, JSON",
+                SHORT_PREFIX,
+                args.esiids,
+                one_day,
+                "application/json",
+                args.paced_rate,
+            ),
             (
                 "(b) 1 ESI ID x 40 days, JSON",
                 LONG_PREFIX,
                 args.long_esiids,
                 forty_days,
                 "application/json",
+                args.paced_rate_long,
             ),
-            ("(c) 1 ESI ID x 1 day, CSV", SHORT_PREFIX, args.esiids, one_day, "text/csv"),
+            (
+                "(c) 1 ESI ID x 1 day, CSV",
+                SHORT_PREFIX,
+                args.esiids,
+                one_day,
+                "text/csv",
+                args.paced_rate,
+            ),
         ]
         # Warm up caches and the connection pool.
         run_wrk(
@@ -356,14 +427,14 @@ def main() -> int:
             seconds=3,
             concurrency=args.concurrency,
         )
-        results = []
         # With --workers, uvicorn's supervisor and its worker processes.
         api = process_tree(server.pid)
         print(
-            f"uvicorn workers: {args.workers}; load average before the runs: "
+            f"uvicorn workers: {args.workers}, {args.pool_size} read connections each; "
+            f"load average before the runs: "
             f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
         )
-        for name, prefix, count, path, accept in scenarios:
+        for name, prefix, count, path, accept, rate in scenarios:
             # CPU per request of the API process and of the bench cluster: unlike throughput,
             # these hold when other work shares the machine.
             api_before, db_before = cpu_seconds(api), cluster_cpu_seconds(cluster)
@@ -379,12 +450,32 @@ def main() -> int:
             )
             api_ms = (cpu_seconds(api) - api_before) * 1000 / max(1, result["requests"])
             db_ms = (cluster_cpu_seconds(cluster) - db_before) * 1000 / max(1, result["requests"])
-            results.append((name, result))
             print(
-                f"{name}: {result['rps']:.0f} req/s, p50 {result['p50_ms']:.1f} ms, "
+                f"{name}, closed loop: {result['rps']:.0f} req/s, p50 {result['p50_ms']:.1f} ms, "
                 f"p99 {result['p99_ms']:.1f} ms, errors {result['errors']:.0f}; CPU per "
                 f"request: API {api_ms:.2f} ms, PostgreSQL {db_ms:.2f} ms"
             )
+            if rate and result["rps"] > rate:
+                # The closed loop measures latency with the machine saturated (wrk, the API
+                # and PostgreSQL share the 2 cores); paced, it is the latency while serving
+                # the target rate with the same connections.
+                paced = run_wrk(
+                    base,
+                    prefix=prefix,
+                    count=count,
+                    path=path,
+                    accept=accept,
+                    bearer=bearer,
+                    seconds=args.duration,
+                    concurrency=args.concurrency,
+                    delay_ms=1000 * args.concurrency // rate,
+                )
+                print(
+                    f"{name}, paced ({1000 * args.concurrency // rate} ms between a "
+                    f"connection's requests): {paced['rps']:.0f} req/s, p50 "
+                    f"{paced['p50_ms']:.1f} ms, p99 {paced['p99_ms']:.1f} ms, errors "
+                    f"{paced['errors']:.0f}"
+                )
     finally:
         server.send_signal(signal.SIGINT)
         server.wait(timeout=30)
