@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import re
@@ -437,8 +438,8 @@ def main() -> int:
         for name, prefix, count, path, accept, rate in scenarios:
             # CPU per request of the API process and of the bench cluster: unlike throughput,
             # these hold when other work shares the machine.
-            api_before, db_before = cpu_seconds(api), cluster_cpu_seconds(cluster)
-            result = run_wrk(
+            load = functools.partial(
+                run_wrk,
                 base,
                 prefix=prefix,
                 count=count,
@@ -448,6 +449,8 @@ def main() -> int:
                 seconds=args.duration,
                 concurrency=args.concurrency,
             )
+            api_before, db_before = cpu_seconds(api), cluster_cpu_seconds(cluster)
+            result = load()
             api_ms = (cpu_seconds(api) - api_before) * 1000 / max(1, result["requests"])
             db_ms = (cluster_cpu_seconds(cluster) - db_before) * 1000 / max(1, result["requests"])
             print(
@@ -459,22 +462,12 @@ def main() -> int:
                 # The closed loop measures latency with the machine saturated (wrk, the API
                 # and PostgreSQL share the 2 cores); paced, it is the latency while serving
                 # the target rate with the same connections.
-                paced = run_wrk(
-                    base,
-                    prefix=prefix,
-                    count=count,
-                    path=path,
-                    accept=accept,
-                    bearer=bearer,
-                    seconds=args.duration,
-                    concurrency=args.concurrency,
-                    delay_ms=1000 * args.concurrency // rate,
-                )
+                delay_ms = 1000 * args.concurrency // rate
+                paced = load(delay_ms=delay_ms)
                 print(
-                    f"{name}, paced ({1000 * args.concurrency // rate} ms between a "
-                    f"connection's requests): {paced['rps']:.0f} req/s, p50 "
-                    f"{paced['p50_ms']:.1f} ms, p99 {paced['p99_ms']:.1f} ms, errors "
-                    f"{paced['errors']:.0f}"
+                    f"{name}, paced ({delay_ms} ms between a connection's requests): "
+                    f"{paced['rps']:.0f} req/s, p50 {paced['p50_ms']:.1f} ms, p99 "
+                    f"{paced['p99_ms']:.1f} ms, errors {paced['errors']:.0f}"
                 )
     finally:
         server.send_signal(signal.SIGINT)
