@@ -29,6 +29,7 @@ from meterhub_ftps_publisher.ftps.bridge import DbBridge
 from meterhub_ftps_publisher.ftps.server import FtpsServer, tls_context
 from meterhub_ftps_publisher.keys.router import router as keys_router
 from meterhub_ftps_publisher.keys.service import KeyVault
+from meterhub_ftps_publisher.publishing.expand import init_worker
 from meterhub_ftps_publisher.publishing.folders import RepFolders
 from meterhub_ftps_publisher.publishing.service import Publisher
 from meterhub_ftps_publisher.publishing.worker import nightly_sweep_loop, publish_loop
@@ -82,7 +83,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # spawn, not fork: this process already runs threads (FTPS server, database bridge).
     executor = (
         ProcessPoolExecutor(
-            settings.publish_workers, mp_context=multiprocessing.get_context("spawn")
+            settings.publish_workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=init_worker,
         )
         if settings.publish_workers > 0
         else None

@@ -28,13 +28,13 @@ SELECT sh.esiid,
        ir.channel,
        to_char(ir.revision_at AT TIME ZONE 'America/Chicago', 'MM/DD/YYYY HH24:MI:SS'),
        ir.interval_count,
-       array_to_string(ir.kwh, ',', ''),
+       coalesce(ir.kwh_text, array_to_string(ir.kwh, ',', '')),
        ir.statuses
 FROM (SELECT esiid FROM service_history
        WHERE rep_duns = $1 AND start_date <= $2 AND (end_date IS NULL OR end_date > $2)
        ORDER BY esiid) sh
 CROSS JOIN LATERAL (
-    SELECT r.channel, r.revision_at, r.interval_count, r.kwh, r.statuses
+    SELECT r.channel, r.revision_at, r.interval_count, r.kwh_text, r.kwh, r.statuses
       FROM interval_reads r
      WHERE r.esiid = sh.esiid
        AND r.operating_day = $2
