@@ -190,6 +190,7 @@ async def main() -> int:
         action="store_true",
         help="keep the seeded database of a previous run; only reset what the publisher wrote",
     )
+    parser.add_argument("--verbose", action="store_true", help="log each file as it is placed")
     args = parser.parse_args()
 
     from meterhub_common.auth import generate_signing_key, hash_secret
@@ -262,7 +263,7 @@ async def main() -> int:
         passive_ports="61000-61020",
         start_publisher=False,
         publish_workers=args.workers,
-        log_level="WARNING",
+        log_level="INFO" if args.verbose else "WARNING",
     )
     app = create_app(settings)
     async with app.router.lifespan_context(app):

@@ -210,6 +210,13 @@ async def test_supplemental_file_after_replacement(
     await seeder.intervals(esiid, day, first, kwh=[Decimal("0.100")] * count, statuses="E" * count)
     await seeder.event(first, rep.duns, day)
     await service.app.state.publisher.run_until_idle()
+    # The worker keeps its connection for the next file; one that died while idle (here:
+    # terminated by an operator) is replaced without failing that file.
+    killed = await service.pool.fetchval(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+        "WHERE application_name = 'meterhub-ftps-publisher-worker'"
+    )
+    assert killed >= 1
     replacement = await seeder.tdsp_file()
     await seeder.intervals(
         esiid, day, replacement, kwh=[Decimal("0.300")] * count, statuses="A" * count

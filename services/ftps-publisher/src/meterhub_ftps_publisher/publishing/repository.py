@@ -47,7 +47,11 @@ ORDER BY sh.esiid, ir.channel DESC
 # For the connection streaming one file's records: several files are built at once, one per
 # core, so a parallel plan only adds processes; JIT compiles ~15 functions per query for
 # expressions this simple (measured no gain).
-COPY_SERVER_SETTINGS = {"max_parallel_workers_per_gather": "0", "jit": "off"}
+COPY_SERVER_SETTINGS = {
+    "max_parallel_workers_per_gather": "0",
+    "jit": "off",
+    "application_name": "meterhub-ftps-publisher-worker",
+}
 
 # Small enough (one row per meter and day) to format entirely in PostgreSQL.
 DAILY_READS_SQL = """

@@ -11,6 +11,7 @@ derived from the events, not from the clock), and hidden temporary files that ar
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import time as time_module
@@ -212,15 +213,15 @@ class Publisher:
         for duns in sorted({j.rep_duns for j in jobs}):
             row = await repo.active_key(conn, duns)
             keys[duns] = UsableKey(row["fingerprint"], row["armored"]) if row else None
-        semaphore = asyncio.Semaphore(self.workers)
+        # Only the build holds a worker: the next file starts while this one is fsynced.
+        builders = asyncio.Semaphore(self.workers)
 
         async def run(job: Job) -> repo.PublishedRow | None:
             key = keys[job.rep_duns]
             if key is None:
                 report.reps_without_key.add(job.rep_duns)
                 return None
-            async with semaphore:
-                return await self.build_and_place(job, key)
+            return await self.build_and_place(job, key, builders)
 
         tasks = [asyncio.create_task(run(job)) for job in jobs]
         try:
@@ -260,20 +261,24 @@ class Publisher:
                 len(files),
             )
 
-    async def build_and_place(self, job: Job, key: UsableKey) -> repo.PublishedRow | None:
-        """Build one file; None when the REP has no records for it (not REP of record)."""
+    async def build_and_place(
+        self, job: Job, key: UsableKey, builders: asyncio.Semaphore | None = None
+    ) -> repo.PublishedRow | None:
+        """Build one file (holding one of ``builders``, if given); None when the REP has no
+        records for it (not REP of record)."""
         seq = job.last_event_id or 0
         stem = usage_file_stem(job.kind, job.supplemental, job.rep_duns, job.day, job.stamp, seq)
         final_name = f"{stem}.zip.asc"
         final = self.folders.folder(job.rep_duns) / final_name
         tmp = self.folders.temp_path(job.rep_duns, final_name)
-        started = time_module.perf_counter()
         try:
-            built = await (
-                self._build_interval(job, key, stem, tmp)
-                if job.kind == "interval"
-                else self._build_daily(job, key, stem, tmp)
-            )
+            async with builders or contextlib.nullcontext():
+                started = time_module.perf_counter()
+                built = await (
+                    self._build_interval(job, key, stem, tmp)
+                    if job.kind == "interval"
+                    else self._build_daily(job, key, stem, tmp)
+                )
             if built.records == 0:
                 return None
             built_at = time_module.perf_counter()
