@@ -22,7 +22,8 @@ $(CHECKOV):
 	.tools/checkov/bin/pip install -q checkov==$(CHECKOV_VERSION)
 
 $(STAMP): requirements/dev.txt requirements/bootstrap.txt libs/common/pyproject.toml \
-		tools/devstack/pyproject.toml $(wildcard services/*/pyproject.toml)
+		tools/devstack/pyproject.toml $(wildcard services/*/pyproject.toml) \
+		services/ftps-publisher/setup.py $(wildcard services/*/src/*/*/*.c)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q -r requirements/bootstrap.txt
 	$(UV) pip install -q --python $(BIN)/python -r requirements/dev.txt

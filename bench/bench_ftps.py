@@ -1,6 +1,6 @@
 """FTPS publisher benchmark (not a test): 2.5M interval records over 20 REPs -> files in place.
 
-    .venv/bin/python -m bench.bench_ftps [--records 2500000] [--reps 20] [--workers 2] [--reuse]
+    .venv/bin/python -m bench.bench_ftps [--records 2500000] [--reps 20] [--workers N] [--reuse]
 
 Starts (or reuses) a PostgreSQL in ``.state/bench-ftps``, recreates the scratch database
 ``bench_ftps``, migrates it, and seeds with SQL ``generate_series`` one operating day of
@@ -184,7 +184,9 @@ async def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--records", type=int, default=2_500_000)
     parser.add_argument("--reps", type=int, default=20)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--workers", type=int, default=None, help="publish workers (default: the setting's)"
+    )
     parser.add_argument(
         "--reuse",
         action="store_true",
@@ -262,7 +264,7 @@ async def main() -> int:
         ftps_port=0,
         passive_ports="61000-61020",
         start_publisher=False,
-        publish_workers=args.workers,
+        **({} if args.workers is None else {"publish_workers": args.workers}),
         log_level="INFO" if args.verbose else "WARNING",
     )
     app = create_app(settings)

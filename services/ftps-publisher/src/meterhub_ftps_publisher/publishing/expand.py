@@ -39,6 +39,11 @@ from meterhub_ftps_publisher.publishing.repository import (
 )
 from meterhub_ftps_publisher.publishing.zipstream import ZipEntryWriter
 
+try:  # compiled at install (setup.py); without a C compiler, the pure-Python expansion
+    from meterhub_ftps_publisher.publishing import _csvexpand
+except ImportError:  # pragma: no cover - depends on the environment
+    _csvexpand = None  # type: ignore[assignment]
+
 log = logging.getLogger(__name__)
 
 uvloop: Any
@@ -151,19 +156,16 @@ def build_interval_file(spec: IntervalFileSpec) -> BuiltFile:
 async def _stream_records(spec: IntervalFileSpec, expander: _Expander, sink: _CsvSink) -> None:
     rest = b""
     received = False
+    expand_rows = expander.expand_rows if _csvexpand is not None else expander.expand_lines
 
     async def consume(chunk: bytes) -> None:
         # COPY data arrives in chunks that split rows anywhere.
         nonlocal rest, received
         received = True
-        lines = (rest + chunk).split(b"\n")
-        rest = lines.pop()
-        expand = expander.expand
-        add = sink.add
-        for line in lines:
-            body = expand(line)
-            if body is not None:
-                add(body)
+        data = rest + chunk
+        end = data.rfind(b"\n") + 1
+        rest = data[end:]
+        expand_rows(data, end, sink)
 
     for attempt in (1, 2):
         conn = await _session.connection(spec.dsn)
@@ -192,28 +194,41 @@ async def _stream_records(spec: IntervalFileSpec, expander: _Expander, sink: _Cs
 
 
 class _CsvSink:
-    """CSV bytes -> zip entry, written to ``out`` in blocks of ``_CSV_BLOCK``."""
+    """CSV bytes -> zip entry, handed over in blocks of about ``_CSV_BLOCK``.
+
+    The block is a reusable buffer: the compiled expansion writes into it directly, and the
+    zip writer reads it through a memoryview, so CSV bytes are never copied on the way.
+    """
 
     def __init__(self, out: IO[bytes], entry_name: str) -> None:
         self._writer = ZipEntryWriter(out, entry_name)  # type: ignore[arg-type]
-        header = INTERVAL_HEADER.encode("ascii")
-        self._pending: list[bytes] = [header]
-        self._pending_bytes = len(header)
+        # Room for a full block plus the largest record (100 lines of a 64-character ESI ID).
+        self.buffer = bytearray(_CSV_BLOCK + (1 << 20))
+        self.used = 0
         self.csv_bytes = 0
+        self.add(INTERVAL_HEADER.encode("ascii"))
 
     def add(self, data: bytes) -> None:
-        self._pending.append(data)
-        self._pending_bytes += len(data)
-        if self._pending_bytes >= _CSV_BLOCK:
-            self._flush()
+        if self.used + len(data) > len(self.buffer):
+            self.flush()
+        if len(data) > len(self.buffer):
+            self._writer.write(data)
+            self.csv_bytes += len(data)
+            return
+        self.buffer[self.used : self.used + len(data)] = data
+        self.used += len(data)
+        if self.used >= _CSV_BLOCK:
+            self.flush()
 
-    def _flush(self) -> None:
-        self._writer.write(b"".join(self._pending))
-        self.csv_bytes += self._pending_bytes
-        self._pending, self._pending_bytes = [], 0
+    def flush(self) -> None:
+        if self.used:
+            with memoryview(self.buffer) as view:
+                self._writer.write(view[: self.used])
+            self.csv_bytes += self.used
+            self.used = 0
 
     def close(self) -> tuple[int, int]:
-        self._flush()
+        self.flush()
         return self.csv_bytes, self._writer.close().total_size
 
 
@@ -249,9 +264,58 @@ class _Expander:
             }
             for channel, name in CHANNEL_NAMES.items()
         }
+        # For the compiled expansion: b"<channel><status>" -> tail, the one-status rows.
+        self.common_tails = {
+            channel + bytes([status]): tail
+            for channel, by_status in self.tails.items()
+            for status, tail in by_status.items()
+        }
         self.templates: dict[tuple[bytes, bytes], bytes] = {}
         self.records = self.rows = self.esiids = self.skipped = 0
         self.last_esiid: bytes | None = None
+
+    def expand_lines(self, data: bytes, end: int, sink: _CsvSink) -> None:
+        """The CSV lines of the COPY rows in ``data[:end]`` (whole rows) into ``sink``."""
+        expand = self.expand
+        add = sink.add
+        for line in data[:end].split(b"\n")[:-1]:
+            body = expand(line)
+            if body is not None:
+                add(body)
+
+    def expand_rows(self, data: bytes, end: int, sink: _CsvSink) -> None:
+        """:meth:`expand_lines` by the compiled expansion: it writes the common rows (a
+        known channel, one status for every interval) straight into the sink's buffer and
+        stops at any other row, which :meth:`expand` then takes, so the order is kept."""
+        pos = 0
+        while pos < end:
+            sink.used, stopped, records, esiids, self.last_esiid = _csvexpand.expand_into(
+                sink.buffer,
+                sink.used,
+                _CSV_BLOCK,
+                data,
+                pos,
+                end,
+                self.usage_date,
+                self.times_tuple,
+                self.common_tails,
+                self.expected,
+                self.last_esiid or b"",
+            )
+            self.records += records
+            self.rows += records * self.expected
+            self.esiids += esiids
+            if sink.used >= _CSV_BLOCK:
+                sink.flush()
+            if stopped == pos and records == 0 and stopped < end:
+                # Not the common case (or larger than the room left, which the flush made):
+                # this one row the Python way.
+                line_end = data.index(b"\n", stopped)
+                body = self.expand(data[stopped:line_end])
+                if body is not None:
+                    sink.add(body)
+                stopped = line_end + 1
+            pos = stopped
 
     def expand(self, line: bytes) -> bytes | None:
         """The CSV lines of one COPY row (without its newline); None if it is left out."""

@@ -28,8 +28,11 @@ except ImportError:  # pragma: no cover - depends on the environment
     _LEVEL = 1
 
 
+_Bytes = bytes | bytearray | memoryview
+
+
 class _Compressor(Protocol):
-    def compress(self, data: bytes, /) -> bytes: ...
+    def compress(self, data: _Bytes, /) -> bytes: ...
 
     def flush(self, mode: int = ..., /) -> bytes: ...
 
@@ -40,7 +43,7 @@ def _deflater() -> _Compressor:
     return zlib.compressobj(_LEVEL, zlib.DEFLATED, -15)
 
 
-_crc32: Callable[[bytes, int], int] = _fast_zlib.crc32 if _fast_zlib is not None else zlib.crc32
+_crc32: Callable[[_Bytes, int], int] = _fast_zlib.crc32 if _fast_zlib is not None else zlib.crc32
 
 _LOCAL = struct.Struct("<IHHHHHIIIHH")
 _ZIP64_LOCAL_EXTRA = struct.Struct("<HHQQ")
@@ -117,7 +120,7 @@ class ZipEntryWriter:
         self._fh.write(data)
         self._written += len(data)
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: _Bytes) -> None:
         if not data:
             return
         self._crc = _crc32(data, self._crc)
