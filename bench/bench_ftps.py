@@ -195,6 +195,7 @@ async def main() -> int:
     parser.add_argument("--verbose", action="store_true", help="log each file as it is placed")
     args = parser.parse_args()
 
+    from bench.common import prewarm
     from meterhub_common.auth import generate_signing_key, hash_secret
     from meterhub_common.devtls import client_ssl_context
     from meterhub_common.pgp import Keyring
@@ -267,6 +268,7 @@ async def main() -> int:
         **({} if args.workers is None else {"publish_workers": args.workers}),
         log_level="INFO" if args.verbose else "WARNING",
     )
+    await prewarm(url)
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         publisher = app.state.publisher

@@ -39,6 +39,7 @@ import asyncpg
 import httpx
 import psutil
 
+from bench.common import prewarm
 from meterhub_common.auth import Principal, TokenIssuer, generate_signing_key
 from meterhub_common.models.usage_api import Role
 from meterhub_devstack.pg import PostgresCluster, free_port
@@ -122,26 +123,6 @@ async def load(url: str, esiids: int, days: int, long_esiids: int, long_days: in
                 )
         await connection.execute("VACUUM ANALYZE")
         print(f"loaded in {time.perf_counter() - started:.0f} s")
-    finally:
-        await connection.close()
-
-
-async def prewarm(url: str) -> None:
-    """Read the interval partitions and their indexes into the OS page cache.
-
-    A production database keeps the recent days it serves in memory; right after the load
-    (or after another benchmark filled the page cache) many rows are on disk instead, and the
-    first read of each then measures the disk: that made p99 swing between 90 ms and 1.1 s
-    from run to run here."""
-    connection = await asyncpg.connect(url)
-    try:
-        started = time.perf_counter()
-        await connection.execute("CREATE EXTENSION IF NOT EXISTS pg_prewarm")
-        blocks = await connection.fetchval(
-            "SELECT sum(pg_prewarm(c.oid::regclass, 'read')) FROM pg_class c"
-            " WHERE c.relname LIKE 'interval_reads_p%' AND c.relkind IN ('r', 'i')"
-        )
-        print(f"prewarmed {blocks * 8 / 1024:.0f} MiB in {time.perf_counter() - started:.0f} s")
     finally:
         await connection.close()
 
