@@ -133,9 +133,6 @@ async def seed(
             "::numeric, 3) FROM generate_series(1, 96) WHERE g >= 0) AS kwh "
             "FROM generate_series(0, 999) g"
         )
-        # As ingest writes it: the values' text next to the numbers.
-        await conn.execute("ALTER TABLE bench_kwh ADD COLUMN kwh_text text")
-        await conn.execute("UPDATE bench_kwh SET kwh_text = array_to_string(kwh, ',', '')")
         t = time.perf_counter()
         await conn.execute(
             "INSERT INTO esiids (esiid, tdsp_duns, premise_type) SELECT '10443720' || "
@@ -152,8 +149,8 @@ async def seed(
         await conn.execute(
             "INSERT INTO interval_reads (esiid, channel, operating_day, version, is_current,"
             " interval_count, kwh, statuses, record_created_at, revision_at, source_file_id,"
-            " transaction_id, kwh_text) SELECT '10443720' || lpad(s.i::text, 9, '0'), 4, $2, 1,"
-            " true, 96, k.kwh, repeat('A', 96), now(), now(), f.id, 'T' || s.i, k.kwh_text"
+            " transaction_id) SELECT '10443720' || lpad(s.i::text, 9, '0'), 4, $2, 1,"
+            " true, 96, k.kwh, repeat('A', 96), now(), now(), f.id, 'T' || s.i"
             " FROM generate_series(1, $1) AS s(i) JOIN bench_kwh k ON k.k = s.i % 1000"
             " JOIN bench_files f ON f.n = (s.i - 1) / 50000 + 1",
             records,
@@ -212,12 +209,6 @@ async def main() -> int:
     if args.reuse:
         migrate(url, "upgrade", "head")
         conn = await asyncpg.connect(url)
-        # A database seeded before interval_reads.kwh_text existed: fill it as ingest would.
-        await conn.execute(
-            "UPDATE interval_reads SET kwh_text = array_to_string(kwh, ',', '') "
-            "WHERE operating_day = $1 AND kwh_text IS NULL",
-            DAY,
-        )
         await conn.execute(
             "UPDATE ftps_publisher_cursor SET last_event_id = 0; DELETE FROM ftps_handled_events;"
             " DELETE FROM ftps_published_files; DELETE FROM ftps_deliveries;"

@@ -232,15 +232,11 @@ class Seeder:
         kwh: list[Decimal | None] | None = None,
         statuses: str | None = None,
         revision_at: datetime | None = None,
-        kwh_text: str | None = "as loaded",
     ) -> tuple[list[Decimal | None], str]:
-        """A new current version; ``kwh_text`` None makes a row loaded before that column."""
         count = intervals_in_day(day)
         if kwh is None:
             seed = random.randrange(1000)
             kwh = [Decimal(f"{(seed + i * 37) % 2000 / 1000:.3f}") for i in range(count)]
-        if kwh_text == "as loaded":
-            kwh_text = ",".join("" if v is None else str(v) for v in kwh)
         statuses = statuses or "A" * count
         await self.pool.execute(
             "SELECT meterhub_ensure_month_partitions('interval_reads', $1, $1)", day
@@ -257,8 +253,7 @@ class Seeder:
             await conn.execute(
                 "INSERT INTO interval_reads (esiid, channel, operating_day, version, is_current,"
                 " interval_count, kwh, statuses, record_created_at, revision_at, source_file_id,"
-                " transaction_id, kwh_text)"
-                " VALUES ($1, $2, $3, $4, true, $5, $6, $7, $8, $8, $9, $10, $11)",
+                " transaction_id) VALUES ($1, $2, $3, $4, true, $5, $6, $7, $8, $8, $9, $10)",
                 esiid,
                 channel,
                 day,
@@ -269,7 +264,6 @@ class Seeder:
                 revision_at or datetime.now(UTC),
                 file_id,
                 uuid.uuid4().hex,
-                kwh_text,
             )
         return kwh, statuses
 

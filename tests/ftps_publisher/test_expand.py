@@ -37,7 +37,8 @@ def _row(rng: random.Random, esiid: str, count: int) -> bytes:
         channel, shown_count = rng.choice([("7", str(count)), ("4", str(count + 1))])
     elif kind == "percent":
         values[0] = "1%"
-    fields = [esiid, channel, "11/01/2026 06:12:09", shown_count, ",".join(values), statuses]
+    array = "{" + ",".join(v or "NULL" for v in values) + "}"  # as PostgreSQL sends kwh
+    fields = [esiid, channel, "11/01/2026 06:12:09", shown_count, array, statuses]
     return ("\t".join(fields) + "\n").encode()
 
 
@@ -104,7 +105,8 @@ def test_a_row_per_block_boundary_is_whole() -> None:
     rng = random.Random(7)
     rows = b"".join(
         ("\t".join([f"1044372{n:010d}", "4", "11/01/2026 06:12:09", "96",
-                    ",".join(f"{rng.random():.3f}" for _ in range(96)), "A" * 96]) + "\n").encode()
+                    "{" + ",".join(f"{rng.random():.3f}" for _ in range(96)) + "}", "A" * 96])
+         + "\n").encode()
         for n in range(2_000)
     )  # fmt: skip
     compiled, counts, left_to_python = _run(rows, 96, compiled=True, chunk=65_536)

@@ -73,8 +73,7 @@ async def test_rep_downloads_decrypts_and_every_value_matches(
     statuses = "A" * 3 + "E" * 2 + "-" + "A" * (count - 6)
     await seeder.intervals(mine[1], day, file_id, kwh=kwh, statuses=statuses)
     await seeder.intervals(mine[1], day, file_id, channel=1)  # surplus generation
-    # Loaded before interval_reads.kwh_text existed: PostgreSQL formats the numbers.
-    await seeder.intervals(mine[2], day, file_id, kwh_text=None)
+    await seeder.intervals(mine[2], day, file_id)
     await seeder.intervals(switched, day, file_id)
     await seeder.event(file_id, rep_a.duns, day, count=3)
     await seeder.event(file_id, rep_b.duns, day, count=1)
@@ -130,37 +129,6 @@ async def test_rep_downloads_decrypts_and_every_value_matches(
     )
     assert delivery["first_delivered_at"] is not None
     assert delivery["first_delivered_at"] <= delivery["scheduled_by"]
-
-
-async def test_values_are_printed_as_ingest_stored_their_text(
-    service: Any, seeder: Any, client: Any, client_keys: Any
-) -> None:
-    day = date(2026, 11, 10)
-    rep = await seeder.rep()
-    file_id = await seeder.tdsp_file()
-    esiid = await seeder.esiid(rep.duns, day - timedelta(days=30))
-    count = len(intervals(day))
-    kwh = [Decimal("1.250")] * count
-    kwh[3] = None
-    # The same numbers, spelled differently: proves the file takes the stored text.
-    text = ",".join("" if v is None else "1.25" for v in kwh)
-    statuses = "AAA-" + "A" * (count - 4)
-    await seeder.intervals(esiid, day, file_id, kwh=kwh, statuses=statuses, kwh_text=text)
-    await seeder.event(file_id, rep.duns, day, count=1)
-
-    report = await service.app.state.publisher.run_until_idle()
-    [published] = [f for f in report.files if f.rep_duns == rep.duns]
-
-    def fetch() -> bytes:
-        with client.login(rep.duns) as ftp:
-            return client.download(ftp, published.file_name)  # type: ignore[no-any-return]
-
-    data = await asyncio.to_thread(fetch)
-    rows = client.read_csv(
-        next(iter((await asyncio.to_thread(client_keys.decrypt_zip, data)).values()))
-    )
-    assert [r["USAGE_KWH"] for r in rows[:5]] == ["1.25", "1.25", "1.25", "", "1.25"]
-    assert rows[3]["ESTIMATED_ACTUAL"] == "" and len(rows) == count
 
 
 async def test_daily_meter_read_file(

@@ -495,46 +495,6 @@ async def test_bulk_new_records_take_the_fast_path_others_the_general_one(
     assert days == 2
 
 
-async def test_values_text_is_stored_as_loaded_on_both_paths(
-    client: httpx.AsyncClient,
-    auth: dict[str, str],
-    keys: Keys,
-    connection: AsyncConnection,
-    raw: asyncpg.Connection,
-    ctx: LoadContext,
-) -> None:
-    """``kwh_text`` is what the FTPS files print: it must equal the numeric values exactly."""
-    await add_esiids(connection, [esiid(1), esiid(2)])
-    fall = date(2026, 11, 1)
-    gap = record(1, fall)
-    values = list(gap.values)
-    values[0] = values[57] = None
-    gap = replace(
-        gap, values=tuple(values), statuses="-" + gap.statuses[1:57] + "-" + gap.statuses[58:]
-    )
-    await send(client, auth, seal(keys, lse_bytes([gap, record(2, date(2026, 3, 8))])))
-    await load(raw, ctx)  # all new: the COPY straight into interval_reads
-    newer = record(1, fall, created=CREATED + timedelta(hours=2), seed=5)
-    await send(client, auth, seal(keys, lse_bytes([newer])))
-    await load(raw, ctx)  # a replacement: staging and INSERT ... SELECT
-
-    rows = (
-        await connection.execute(
-            text(
-                "SELECT esiid, version, kwh_text, array_to_string(kwh, ',', '') AS formatted "
-                "FROM interval_reads WHERE esiid IN (:a, :b) ORDER BY esiid, version"
-            ),
-            {"a": esiid(1), "b": esiid(2)},
-        )
-    ).all()
-    assert [(r.esiid, r.version) for r in rows] == [(esiid(1), 1), (esiid(1), 2), (esiid(2), 1)]
-    for row in rows:
-        assert row.kwh_text == row.formatted
-    assert rows[0].kwh_text.startswith(",") and ",," in rows[0].kwh_text
-    assert rows[1].kwh_text == ",".join(newer.values)  # type: ignore[arg-type]
-    assert rows[2].kwh_text.count(",") == 91
-
-
 async def test_deleting_a_file_deletes_its_report(
     client: httpx.AsyncClient,
     auth: dict[str, str],

@@ -225,10 +225,6 @@ class IntervalRead(Base):
     superseded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     source_file_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     transaction_id: Mapped[str] = mapped_column(Text)
-    # ``kwh`` as ingest loaded it: the canonical decimal texts joined by commas, blank for a
-    # missing interval (exactly ``array_to_string(kwh, ',', '')``). Saves the FTPS publisher
-    # PostgreSQL's numeric output of every value; NULL on rows loaded before it existed.
-    kwh_text: Mapped[str | None] = mapped_column(Text)
 
 
 class DailyRead(Base):

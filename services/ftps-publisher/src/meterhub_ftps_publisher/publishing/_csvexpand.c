@@ -1,9 +1,11 @@
 /* The hot loop of the FTPS publisher's interval files: COPY rows -> SMT CSV lines.
 
-   One COPY row (ESI ID, channel, revision, interval count, values joined by commas, one
-   status character per interval; tab-separated, newline-ended) becomes one CSV line per
-   interval: "<ESI ID>,<date>,<revision>,<start>,<end>,<value>,<status>,<channel name>\n".
-   Only the common case is done here: a known channel and one status for every interval.
+   One COPY row (ESI ID, channel, revision, interval count, the values as PostgreSQL's array
+   text "{0.1,0.25,...}", one status character per interval; tab-separated, newline-ended)
+   becomes one CSV line per interval:
+   "<ESI ID>,<date>,<revision>,<start>,<end>,<value>,<status>,<channel name>\n".
+   Only the common case is done here: a known channel, one status for every interval and no
+   missing (NULL) value.
    The first row that is anything else stops the call; Python takes that row (its slower
    path words any error) and calls again after it, so the output keeps the rows' order. */
 #define PY_SSIZE_T_CLEAN
@@ -41,8 +43,9 @@ static int split_row(const char *data, Py_ssize_t size, Py_ssize_t pos, Row *row
     return 1;
 }
 
-/* The tail (",A,Consumption\n") of a row in the common case, or NULL. */
-static PyObject *common_tail(const Row *row, PyObject *tails, Py_ssize_t expected,
+/* The tail (",A,Consumption\n") of a row in the common case, or NULL. Takes the braces
+   off the row's values. */
+static PyObject *common_tail(Row *row, PyObject *tails, Py_ssize_t expected,
                              const char *expected_text, Py_ssize_t expected_text_len) {
     if (row->count_len != expected_text_len || memcmp(row->count, expected_text, (size_t)expected_text_len) != 0)
         return NULL;
@@ -50,7 +53,13 @@ static PyObject *common_tail(const Row *row, PyObject *tails, Py_ssize_t expecte
     char first = row->statuses[0];
     for (Py_ssize_t i = 1; i < expected; i++)
         if (row->statuses[i] != first) return NULL;
-    /* backslash: COPY escaped something; never in these columns, so leave it to Python */
+    if (row->values_len < 2 || row->values[0] != '{' || row->values[row->values_len - 1] != '}')
+        return NULL;
+    row->values++;
+    row->values_len -= 2;
+    /* NULL: a missing interval, printed empty; backslash: COPY escaped something (never in
+       these columns). Both are left to Python. */
+    if (memchr(row->values, 'N', (size_t)row->values_len) != NULL) return NULL;
     if (memchr(row->values, '\\', (size_t)row->values_len) != NULL) return NULL;
     if (memchr(row->esiid, '\\', (size_t)row->esiid_len) != NULL) return NULL;
     Py_ssize_t commas = 0;

@@ -319,11 +319,20 @@ class _Expander:
 
     def expand(self, line: bytes) -> bytes | None:
         """The CSV lines of one COPY row (without its newline); None if it is left out."""
-        esiid, channel, revision, count, values, statuses = line.split(b"\t")
+        esiid, channel, revision, count, array, statuses = line.split(b"\t")
         tails = self.tails.get(channel)
-        if count != self.expected_text or len(statuses) != self.expected or tails is None:
-            self._bad(esiid, channel, values)
+        if (
+            count != self.expected_text
+            or len(statuses) != self.expected
+            or tails is None
+            or array[:1] != b"{"
+            or array[-1:] != b"}"
+        ):
+            self._bad(esiid, channel, array)
             return None
+        values = array[1:-1]  # PostgreSQL's array text: "{0.1,NULL,0.25}"
+        if b"N" in values:  # a missing interval: an empty USAGE_KWH
+            values = values.replace(b"NULL", b"")
         prefix = b"%s,%s,%s," % (esiid, self.usage_date, revision)
         if b"%" in prefix:
             # Never in real data (digits and dates), but it would break the templates.

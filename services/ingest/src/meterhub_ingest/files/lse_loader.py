@@ -69,7 +69,6 @@ _READ_COLUMNS = (
     "superseded_at",
     "source_file_id",
     "transaction_id",
-    "kwh_text",
 )
 _KEY_COLUMNS = ("line", "code", "message", "esiid", "channel", "operating_day", "created_at")
 _LOADED = ResultCode.LOADED.value
@@ -171,10 +170,9 @@ class _Spool:
                 continue
             values = record.values
             try:
-                kwh = kwh_text = ",".join(values)  # type: ignore[arg-type]
+                kwh = ",".join(values)  # type: ignore[arg-type]
             except TypeError:  # a missing interval (None) among the values
                 kwh = ",".join(["NULL" if v is None else v for v in values])
-                kwh_text = ",".join(["" if v is None else v for v in values])
             day = record.operating_day
             if day is not self._day:
                 self._day, self._day_text = day, day.isoformat()
@@ -196,7 +194,7 @@ class _Spool:
             )
             append(
                 f"{esiid}\t{channel}\t{day_text}\t1\tt\t{len(values)}\t{{{kwh}}}\t"
-                f"{record.statuses}\t{created_text}{tail}{transaction_id}\t{kwh_text}\n"
+                f"{record.statuses}\t{created_text}{tail}{transaction_id}\n"
             )
             add_key(f"{record.line}\t\\N\t\\N\t{esiid}\t{channel}\t{day_text}\t{created_text}\n")
             count += 1
@@ -459,11 +457,11 @@ async def _write_versions(
         INSERT INTO interval_reads (
             esiid, channel, operating_day, version, is_current, interval_count, kwh,
             statuses, record_created_at, revision_at, superseded_at, source_file_id,
-            transaction_id, kwh_text
+            transaction_id
         )
         SELECT s.esiid, s.channel, s.operating_day, coalesce(d.current_version, 0) + 1,
                true, s.interval_count, s.kwh, s.statuses, s.record_created_at,
-               s.revision_at, NULL, s.source_file_id, s.transaction_id, s.kwh_text
+               s.revision_at, NULL, s.source_file_id, s.transaction_id
         FROM ingest_stage s
         JOIN ingest_decided d
           ON d.code = '00' AND d.esiid = s.esiid AND d.channel = s.channel
