@@ -259,7 +259,7 @@ class Seeder:
                 day,
                 (version or 0) + 1,
                 count,
-                kwh,
+                "{" + ",".join("NULL" if v is None else str(v) for v in kwh) + "}",
                 statuses,
                 revision_at or datetime.now(UTC),
                 file_id,

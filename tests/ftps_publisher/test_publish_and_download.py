@@ -19,7 +19,7 @@ SPRING_FORWARD = date(2026, 3, 8)  # 23-hour day: 92 intervals
 
 async def _current_rows(pool: Any, esiid: str, day: date) -> dict[int, Any]:
     rows = await pool.fetch(
-        "SELECT channel, kwh, statuses, interval_count FROM interval_reads "
+        "SELECT channel, kwh::numeric[] AS kwh, statuses, interval_count FROM interval_reads "
         "WHERE esiid = $1 AND operating_day = $2 AND is_current",
         esiid,
         day,

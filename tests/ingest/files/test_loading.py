@@ -46,8 +46,8 @@ async def _current(connection: AsyncConnection, key: str, day: date, channel: in
     return (
         await connection.execute(
             text(
-                "SELECT * FROM interval_reads WHERE esiid = :e AND channel = :c "
-                "AND operating_day = :d AND is_current"
+                "SELECT *, kwh::numeric[] AS numbers FROM interval_reads "
+                "WHERE esiid = :e AND channel = :c AND operating_day = :d AND is_current"
             ),
             {"e": key, "c": channel, "d": day},
         )
@@ -69,9 +69,11 @@ async def test_seed_sample_loads_and_reads_back_exactly(
     assert outcome.status == "loaded"
 
     row = await _current(connection, SAMPLE_ESIID, date(2008, 5, 10))
-    assert row.interval_count == 96 and len(row.kwh) == 96 and len(row.statuses) == 96
-    assert row.kwh[0] == Decimal("68.29") and row.kwh[-1] == Decimal("7.82")
-    assert row.kwh[4:8] == [Decimal("66.81"), Decimal("66.52"), Decimal("67.11"), Decimal("67.11")]
+    assert row.interval_count == 96 and len(row.numbers) == 96 and len(row.statuses) == 96
+    assert row.numbers[0] == Decimal("68.29") and row.numbers[-1] == Decimal("7.82")
+    assert row.numbers[4:8] == [
+        Decimal("66.81"), Decimal("66.52"), Decimal("67.11"), Decimal("67.11")
+    ]  # fmt: skip
     # Row 10000001 (intervals 5-8) is estimated, everything else actual.
     assert row.statuses == "AAAA" + "EEEE" + "A" * 88
     assert row.version == 1 and row.is_current and row.superseded_at is None
@@ -123,8 +125,9 @@ async def test_dst_days_store_92_and_100_intervals(
         (plain, 96, records[2]),
     ):
         row = await _current(connection, esiid(1), day)
-        assert row.interval_count == count and len(row.kwh) == count
-        assert [str(v) for v in row.kwh] == list(source.values)
+        assert row.interval_count == count and len(row.numbers) == count
+        # Stored as loaded: the file's canonical texts, in PostgreSQL's array form.
+        assert row.kwh == "{" + ",".join(source.values) + "}"  # type: ignore[arg-type]
         assert row.statuses == source.statuses
 
 
@@ -148,7 +151,8 @@ async def test_missing_intervals_are_stored_as_missing_not_zero(
     )
     await load(raw, ctx)
     row = await _current(connection, esiid(1), base.operating_day)
-    assert row.kwh[10] is None and row.kwh[9] is not None
+    assert row.numbers[10] is None and row.numbers[9] is not None
+    assert ",NULL," in row.kwh
     assert row.statuses[10] == "-"
 
 
@@ -244,7 +248,7 @@ async def test_newer_record_replaces_and_keeps_the_old_version(
         await connection.execute(
             text(
                 "SELECT version, is_current, statuses, superseded_at, revision_at, "
-                "source_file_id::text AS source, kwh FROM interval_reads "
+                "source_file_id::text AS source, kwh::numeric[] AS kwh FROM interval_reads "
                 "WHERE esiid = :e ORDER BY version"
             ),
             {"e": esiid(1)},

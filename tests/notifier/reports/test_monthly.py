@@ -12,7 +12,6 @@ import json
 import struct
 import uuid
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
 
 import httpx
 import pytest
@@ -195,7 +194,7 @@ async def fixture_month(session: AsyncSession) -> None:
         at = datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
         return IntervalRead(
             esiid=esiid, channel=channel, operating_day=day, version=version, is_current=current,
-            interval_count=len(status_text), kwh=[Decimal("0.25")] * len(status_text),
+            interval_count=len(status_text), kwh="{" + ",".join(["0.25"] * len(status_text)) + "}",
             statuses=status_text, record_created_at=at, revision_at=at, source_file_id=f1.id,
             transaction_id=uuid.uuid4().hex,
         )  # fmt: skip

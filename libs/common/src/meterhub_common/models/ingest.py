@@ -31,7 +31,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, ExcludeConstraint
+from sqlalchemy.dialects.postgresql import ExcludeConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from meterhub_common.models.base import Base, created_at_column
@@ -191,8 +191,11 @@ class FileRecordResult(Base):
 class IntervalRead(Base):
     """One ESI ID, channel and operating day: all its 15-minute values, one row per version.
 
-    Values are exact decimals (``numeric[]``, NULL = missing interval); ``statuses`` holds one
-    character per interval (``A`` actual, ``E`` estimated, ``-`` missing). The newest version
+    ``kwh`` holds the values as loaded, in PostgreSQL's array literal form
+    (``{0.251,NULL,1.1}``: canonical decimal texts, NULL = missing interval), so reads and
+    files print them without converting and ``kwh::numeric[]`` gives exact numbers for sums
+    (see migration 0010 for why). ``statuses`` holds one character per interval (``A``
+    actual, ``E`` estimated, ``-`` missing). The newest version
     has ``is_current``; older versions stay with ``superseded_at`` (a push-down stack).
     Partitioned by month of ``operating_day`` so retention drops whole partitions.
     """
@@ -218,7 +221,7 @@ class IntervalRead(Base):
     version: Mapped[int] = mapped_column(Integer, primary_key=True)
     is_current: Mapped[bool] = mapped_column(Boolean)
     interval_count: Mapped[int] = mapped_column(SmallInteger)
-    kwh: Mapped[list[Decimal | None]] = mapped_column(ARRAY(Numeric))
+    kwh: Mapped[str] = mapped_column(Text)
     statuses: Mapped[str] = mapped_column(Text)
     record_created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     revision_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -80,7 +80,7 @@ SELECT r.esiid, to_char(r.operating_day, 'MM/DD/YYYY'), r.revision, u.s, u.e, u.
 FROM (SELECT * FROM records
       ORDER BY position, operating_day, channel DESC, version DESC) r
 CROSS JOIN LATERAL unnest(
-    r.kwh, string_to_array(r.statuses, NULL),
+    r.kwh::text[], string_to_array(r.statuses, NULL),
     (SELECT days.starts FROM days WHERE days.day = r.operating_day),
     (SELECT days.ends FROM days WHERE days.day = r.operating_day)
 ) WITH ORDINALITY AS u(k, f, s, e, n)

@@ -40,7 +40,7 @@ def intervals_sql(role: Role, all_versions: bool) -> str:
     return f"""
 WITH {periods_ctes(role)}
 SELECT v.visible, r.operating_day, r.version, r.is_current, r.interval_count,
-       r.kwh::text AS kwh, r.statuses, r.revision_at, r.superseded_at
+       r.kwh, r.statuses, r.revision_at, r.superseded_at
 FROM (SELECT EXISTS (SELECT 1 FROM periods) AS visible) v
 LEFT JOIN LATERAL (
     SELECT ir.* FROM interval_reads ir
@@ -82,7 +82,7 @@ LEFT JOIN LATERAL (
            count(*) FILTER (WHERE u.k IS NULL) AS missing_count,
            max(ir.revision_at) AS revision_at
     FROM interval_reads ir
-    CROSS JOIN LATERAL unnest(ir.kwh, string_to_array(ir.statuses, NULL))
+    CROSS JOIN LATERAL unnest(ir.kwh::numeric[], string_to_array(ir.statuses, NULL))
         WITH ORDINALITY AS u(k, s, n)
     WHERE ir.esiid = :esiid AND ir.channel = :channel
       AND ir.operating_day >= :lo AND ir.operating_day < :hi AND ir.is_current
@@ -165,13 +165,12 @@ class ReadWindow:
 
 
 def numeric_array_items(text: str | None) -> list[str | None] | None:
-    """The elements of a ``numeric[]`` in PostgreSQL's text form (``{0.251,NULL,1.0}``), each
-    as the text ``numeric::text`` gives.
+    """The elements of ``interval_reads.kwh``, PostgreSQL's array text of the values
+    (``{0.251,NULL,1.0}``).
 
-    The intervals query sends ``kwh::text`` rather than ``kwh::text[]``: one string per day
-    instead of 96 halves both PostgreSQL's and the driver's work on a 40-day read. A numeric
-    is never quoted in an array's text (no separators, braces, quotes or spaces in it), so a
-    split is exact.
+    One string per day instead of 96 (``kwh::text[]``) halves both PostgreSQL's and the
+    driver's work on a 40-day read. A decimal is never quoted in an array's text (no
+    separators, braces, quotes or spaces in it), so a split is exact.
     """
     if text is None:
         return None
