@@ -134,7 +134,7 @@ async def bare_copy(url: str, copies: list[str]) -> float:
     conn = await asyncpg.connect(url)
     await conn.execute(
         "CREATE UNLOGGED TABLE IF NOT EXISTS bare_intervals (esiid text, channel smallint,"
-        " operating_day date, kwh numeric[], statuses text)"
+        " operating_day date, kwh text, statuses text)"
     )
     await conn.execute("TRUNCATE bare_intervals")
     start = time.perf_counter()
