@@ -419,7 +419,7 @@ def main() -> int:
         for name, prefix, count, path, accept, rate in scenarios:
             # CPU per request of the API process and of the bench cluster: unlike throughput,
             # these hold when other work shares the machine.
-            load = functools.partial(
+            drive = functools.partial(
                 run_wrk,
                 base,
                 prefix=prefix,
@@ -431,7 +431,7 @@ def main() -> int:
                 concurrency=args.concurrency,
             )
             api_before, db_before = cpu_seconds(api), cluster_cpu_seconds(cluster)
-            result = load()
+            result = drive()
             api_ms = (cpu_seconds(api) - api_before) * 1000 / max(1, result["requests"])
             db_ms = (cluster_cpu_seconds(cluster) - db_before) * 1000 / max(1, result["requests"])
             print(
@@ -444,7 +444,7 @@ def main() -> int:
                 # and PostgreSQL share the 2 cores); paced, it is the latency while serving
                 # the target rate with the same connections.
                 delay_ms = 1000 * args.concurrency // rate
-                paced = load(delay_ms=delay_ms)
+                paced = drive(delay_ms=delay_ms)
                 print(
                     f"{name}, paced ({delay_ms} ms between a connection's requests): "
                     f"{paced['rps']:.0f} req/s, p50 {paced['p50_ms']:.1f} ms, p99 "
