@@ -175,17 +175,22 @@ async def test_a_claimed_row_is_leased(han: Any, ids: Any) -> None:
     assert all(row.idempotency_key != answer.RequestId for row in again)
 
 
+async def _provision_six(han: Any, ids: Any) -> set[str]:
+    """Six REP calls, one per new ESI ID: the request ids now queued in the outbox."""
+    client = han.zeep()
+    mine = set()
+    for _ in range(6):
+        answer = await client.ProvisionDevice(
+            EsiId=await han.add_esiid(), MacAddress=ids.mac(), InstallCode=ids.install_code()
+        )
+        mine.add(answer.RequestId)
+    return mine
+
+
 async def test_while_rep_calls_are_served_the_worker_delivers_at_a_trickle(
     han: Any, ids: Any, worker_settings: HanSettings
 ) -> None:
-    esiids = [await han.add_esiid() for _ in range(6)]
-    client = han.zeep()
-    mine = set()
-    for esiid in esiids:
-        answer = await client.ProvisionDevice(
-            EsiId=esiid, MacAddress=ids.mac(), InstallCode=ids.install_code()
-        )
-        mine.add(answer.RequestId)
+    mine = await _provision_six(han, ids)
     settings = worker_settings.model_copy(
         update={"outbox_busy_batch": 2, "outbox_busy_pause_seconds": 0.3}
     )
@@ -216,14 +221,7 @@ async def test_while_rep_calls_are_served_the_worker_delivers_at_a_trickle(
 async def test_a_batch_claimed_before_a_burst_goes_out_at_the_busy_pace(
     han: Any, ids: Any, worker_settings: HanSettings
 ) -> None:
-    esiids = [await han.add_esiid() for _ in range(6)]
-    client = han.zeep()
-    mine = set()
-    for esiid in esiids:
-        answer = await client.ProvisionDevice(
-            EsiId=esiid, MacAddress=ids.mac(), InstallCode=ids.install_code()
-        )
-        mine.add(answer.RequestId)
+    mine = await _provision_six(han, ids)
     settings = worker_settings.model_copy(
         update={"outbox_busy_batch": 1, "outbox_busy_pause_seconds": 0.2}
     )
